@@ -1,0 +1,38 @@
+# mistral-lab: `make lab-test` (the main job) and `make test`. Both bootstrap .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB := $(BIN)/mistral-lab
+
+.PHONY: install test test-unit lab-test lab-smoke bench-checker bench-cluster bench-history bench soak clean-labs
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Everything: unit tests, validation histories, and integration tests against real containers.
+test: install
+	$(BIN)/pytest -q
+
+# Only what needs no Docker (seconds).
+test-unit: install
+	$(BIN)/pytest -q -m "not docker"
+
+# The default laptop run before a commit.
+lab-test: install
+	$(BIN)/python -m lab.smoke
+
+lab-smoke: lab-test
+
+bench-checker: install
+	$(BIN)/python -m checker.bench
+
+bench-cluster: install
+	$(BIN)/python -m lab.bench_cluster
+
+clean-labs: install
+	$(BIN)/python -c "from lab.cluster import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

@@ -1,0 +1,1 @@
+"""The lab's witness action pack (installed into the mistral image through the mistral.actions entry point)."""

@@ -1,0 +1,7 @@
+"""mistral-lab: bring up real multi-node Mistral clusters, break them on purpose, check what they did.
+
+The `lab` package is the CLI and the cluster control API (find, start, stop, kill, pause, resume, scale nodes).
+"""
+from lab.errors import LabError
+
+__all__ = ["LabError"]

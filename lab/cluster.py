@@ -1,0 +1,347 @@
+"""Cluster control: bring a Mistral cluster up, find its nodes, start/stop/kill/pause/resume/scale them, tear down.
+
+This is the Python API the nemesis, workloads and run pipeline use. Docker Compose (through python-on-whales)
+creates and removes services; the docker SDK does the per-container work, which is faster and more precise.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import docker.errors
+import requests
+from docker.models.containers import Container
+from python_on_whales.exceptions import DockerException
+
+from lab import images as lab_images
+from lab.docker_env import engine, whales
+from lab.errors import LabError
+from lab.paths import cluster_dir
+from lab.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, write_cluster_files
+from lab.topology import MISTRAL_ROLES, Topology, validate_count, validate_role
+
+PROJECT_LABEL = "com.docker.compose.project"
+ROLE_ORDER = {role: i for i, role in enumerate(("api", "engine", "executor", "notifier", "broker", "db",
+                                                 "witness", "db-init"))}
+RPC_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor", "notifier": "mistral_notifier"}
+Report = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str           # stable node name: api-1, engine-2, broker, db, witness
+    role: str
+    container: str      # container name: <project>-<name>
+    state: str          # docker state: running, exited, paused, ...
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def _node_order(node: Node) -> tuple[int, int, str]:
+    suffix = node.name.rsplit("-", 1)[-1]
+    return ROLE_ORDER.get(node.role, 99), int(suffix) if suffix.isdigit() else 0, node.name
+
+
+class Cluster:
+    """One lab cluster, identified by its compose project name."""
+
+    def __init__(self, name: str = "mistral-lab"):
+        self.name = name
+        self.state_dir = cluster_dir(name)
+
+    # ------------------------------------------------------------ discovery
+    @property
+    def compose_file(self) -> Path:
+        return self.state_dir / "compose.yaml"
+
+    def topology(self) -> Topology:
+        path = self.state_dir / "topology.json"
+        if not path.exists():
+            raise LabError(f"no lab named {self.name!r} is known here (no {path}); start one with `mistral-lab up`")
+        return Topology.load(path)
+
+    def containers(self) -> list[Container]:
+        return engine().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
+
+    def exists(self) -> bool:
+        return bool(self.containers())
+
+    def nodes(self, role: str | None = None, include_jobs: bool = False) -> list[Node]:
+        found = []
+        for container in self.containers():
+            labels = container.labels
+            node_role = labels.get(LABEL_ROLE, "")
+            if node_role == "db-init" and not include_jobs:
+                continue
+            if role is None or node_role == role:
+                found.append(Node(labels.get(LABEL_NODE, container.name), node_role, container.name,
+                                  container.status))
+        return sorted(found, key=_node_order)
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes(include_jobs=True):
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes()) or "none"
+        raise LabError(f"no node {name!r} in lab {self.name!r} (nodes: {known})")
+
+    def container(self, node: str | Node) -> Container:
+        name = node.container if isinstance(node, Node) else f"{self.name}-{node}"
+        try:
+            return engine().containers.get(name)
+        except docker.errors.NotFound as exc:
+            raise LabError(f"no node {node if isinstance(node, str) else node.name!r} in lab {self.name!r}") from exc
+
+    def published_port(self, node: str, port: int) -> int | None:
+        container = self.container(node)
+        container.reload()
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{port}/tcp") or []
+        return int(bindings[0]["HostPort"]) if bindings else None
+
+    def api_url(self, node: str) -> str:
+        port = self.published_port(node, API_PORT)
+        if port is None:
+            raise LabError(f"{node} has no published API port (is it running?)")
+        return f"http://127.0.0.1:{port}"
+
+    def api_urls(self) -> dict[str, str]:
+        return {n.name: self.api_url(n.name) for n in self.nodes("api") if n.running}
+
+    def witness_url(self) -> str:
+        port = self.published_port("witness", WITNESS_PORT)
+        if port is None:
+            raise LabError("the witness service is not running")
+        return f"http://127.0.0.1:{port}"
+
+    def ip(self, node: str) -> str:
+        container = self.container(node)
+        container.reload()
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        return next(iter(networks.values()))["IPAddress"]
+
+    def network_name(self) -> str:
+        return f"{self.name}_default"
+
+    # ------------------------------------------------------------ lifecycle
+    def up(self, topology: Topology, report: Report = _noop, ready_timeout: float = 300.0) -> None:
+        """Create the cluster and wait until every node is ready; on any failure or Ctrl-C, remove it all."""
+        topology.validate()
+        if topology.name != self.name:
+            raise LabError("internal: topology name does not match the cluster")
+        if self.exists():
+            raise LabError(f"a lab named {self.name!r} already exists; `mistral-lab down --name {self.name}` "
+                           "first or choose another --name")
+        if topology.mistral_src is None:
+            lab_images.check_mistral_version(topology.mistral_version)
+        built = lab_images.ensure_images(topology.mistral_version,
+                                         Path(topology.mistral_src) if topology.mistral_src else None, report)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            write_cluster_files(self.state_dir, topology, built)
+            report("starting containers (database schema upgrade and populate run once)")
+            self._compose_call("up", self._compose().compose.up, detach=True, quiet=True)
+            self.wait_ready(report, timeout=ready_timeout)
+        except BaseException:
+            report("bring-up failed: removing what was created")
+            self.down()
+            raise
+
+    def _compose(self):
+        if not self.compose_file.exists():
+            raise LabError(f"no compose file for lab {self.name!r} at {self.compose_file}")
+        return whales(self.name, self.compose_file)
+
+    def _compose_call(self, what: str, call: Callable[..., object], **kwargs) -> None:
+        """Run one compose operation; its failure becomes one clear line naming what failed."""
+        try:
+            call(**kwargs)
+        except DockerException as exc:
+            detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
+            raise LabError(f"docker compose {what} failed for lab {self.name!r}: "
+                           f"{detail[-1] if detail else exc.return_code}") from exc
+
+    def down(self, report: Report = _noop) -> None:
+        """Remove containers, networks and volumes of this project; idempotent, works after a lab crash."""
+        if self.compose_file.exists():
+            try:
+                self._compose().compose.down(volumes=True, remove_orphans=True, timeout=5, quiet=True)
+            except Exception as exc:  # fall through to label-based cleanup; it is what really counts
+                report(f"compose down failed ({exc.__class__.__name__}); removing by label")
+        self._remove_by_label()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _remove_by_label(self) -> None:
+        client = engine()
+        selector = {"label": f"{PROJECT_LABEL}={self.name}"}
+        for container in client.containers.list(all=True, filters=selector):
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        for network in client.networks.list(filters=selector):
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                pass
+        for volume in client.volumes.list(filters=selector):
+            try:
+                volume.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+    # ------------------------------------------------------------ readiness
+    def rpc_consumers(self) -> dict[str, int]:
+        """Consumers per RabbitMQ queue, read with rabbitmqctl inside the broker; {} when it cannot answer."""
+        try:
+            result = self.container("broker").exec_run(
+                ["rabbitmqctl", "list_queues", "-q", "--formatter", "json", "name", "consumers"],
+                environment={"RABBITMQ_NODENAME": "rabbit@localhost"})
+        except (LabError, docker.errors.APIError):
+            return {}
+        if result.exit_code != 0:
+            return {}
+        try:
+            return {q["name"]: int(q["consumers"]) for q in json.loads(result.output)}
+        except (ValueError, KeyError, TypeError):
+            return {}
+
+    def api_answers(self, node: str, timeout: float = 3.0) -> bool:
+        try:
+            return requests.get(f"{self.api_url(node)}/v2/workflows", timeout=timeout).status_code == 200
+        except (requests.RequestException, LabError):
+            return False
+
+    def health(self) -> dict[str, bool]:
+        """Is each node really serving: APIs answer, engines/executors/notifiers consume their RPC queue."""
+        nodes = self.nodes()
+        consumers = self.rpc_consumers() if any(n.role in RPC_TOPICS for n in nodes) else {}
+        verdicts = {}
+        for node in nodes:
+            if not node.running:
+                verdicts[node.name] = False
+            elif node.role == "api":
+                verdicts[node.name] = self.api_answers(node.name)
+            elif node.role in RPC_TOPICS:
+                verdicts[node.name] = consumers.get(f"{RPC_TOPICS[node.role]}.{node.name}", 0) > 0
+            else:
+                verdicts[node.name] = self._docker_healthy(node)
+        return verdicts
+
+    def _docker_healthy(self, node: Node) -> bool:
+        container = self.container(node)
+        health = container.attrs.get("State", {}).get("Health")
+        return health is None or health.get("Status") == "healthy"
+
+    def wait_ready(self, report: Report = _noop, timeout: float = 300.0, nodes: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            self._fail_on_exited_jobs()
+            health = self.health()
+            wanted = nodes if nodes is not None else list(health)
+            waiting = [n for n in wanted if not health.get(n, False)]
+            summary = f"ready {len(wanted) - len(waiting)}/{len(wanted)}" + (
+                f"; waiting for {', '.join(waiting)}" if waiting else "")
+            if summary != last:
+                report(summary)
+                last = summary
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"lab {self.name!r} not ready after {timeout:.0f}s; not ready: {', '.join(waiting)} "
+                               f"(see `mistral-lab logs {waiting[0]} --name {self.name}`)")
+            time.sleep(1.0)
+
+    def _fail_on_exited_jobs(self) -> None:
+        for node in self.nodes(include_jobs=True):
+            if node.state in ("exited", "dead") and not (node.role == "db-init"
+                                                       and self.container(node).attrs["State"]["ExitCode"] == 0):
+                tail = self.logs(node.name, tail=5).strip().splitlines()[-1:] or ["no output"]
+                raise LabError(f"{node.name} exited during start-up: {tail[0][:300]}")
+
+    # ------------------------------------------------------------ per-node control
+    def logs(self, node: str, tail: int | str = "all") -> str:
+        return self.container(node).logs(tail=tail, timestamps=False).decode(errors="replace")
+
+    def kill(self, node: str, signal: str = "SIGKILL") -> None:
+        self.container(node).kill(signal=signal)
+
+    def stop(self, node: str, timeout: int = 60) -> None:
+        """Graceful stop: SIGTERM, then wait up to `timeout` s before the engine sends SIGKILL."""
+        self.container(node).stop(timeout=timeout)
+
+    def start(self, node: str) -> None:
+        self.container(node).start()
+
+    def pause(self, node: str) -> None:
+        container = self.container(node)
+        container.reload()
+        if container.status == "running":
+            container.pause()
+
+    def resume(self, node: str) -> None:
+        container = self.container(node)
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+
+    def exec(self, node: str, cmd: list[str], user: str = "root") -> tuple[int, str]:
+        result = self.container(node).exec_run(cmd, user=user)
+        return result.exit_code, result.output.decode(errors="replace")
+
+    # ------------------------------------------------------------ scaling
+    def scale(self, role: str, count: int, kill: bool = False, report: Report = _noop,
+              ready_timeout: float = 180.0) -> list[str]:
+        """Add or remove nodes of a role while the cluster runs; returns the names added or removed."""
+        validate_role(role)
+        validate_count(role, count)
+        topology = self.topology()
+        current = topology.count(role)
+        if count == current:
+            return []
+        new_topology = topology.with_count(role, count)
+        images = lab_images.Images(**json.loads((self.state_dir / "images.json").read_text()))
+        if count > current:
+            added = new_topology.node_names(role)[current:]
+            write_cluster_files(self.state_dir, new_topology, images)
+            report(f"starting {', '.join(added)}")
+            self._compose_call("up", self._compose().compose.up, services=added, detach=True, quiet=True,
+                               dependencies=False)
+            self.wait_ready(report, timeout=ready_timeout, nodes=added)
+            return added
+        removed = topology.node_names(role)[count:]
+        for node in reversed(removed):
+            report(f"{'killing' if kill else 'stopping'} {node}")
+            if kill:
+                self.kill(node)
+            else:
+                self.stop(node)
+        self._compose_call("rm", self._compose().compose.rm, services=removed, stop=True, volumes=True)
+        write_cluster_files(self.state_dir, new_topology, images)
+        return removed
+
+    def iter_running(self, role: str) -> Iterator[Node]:
+        return (n for n in self.nodes(role) if n.running)
+
+
+def list_labs() -> list[str]:
+    """Names of every lab cluster that has containers on this engine."""
+    names = set()
+    for container in engine().containers.list(all=True, filters={"label": LABEL_ROLE}):
+        project = container.labels.get(PROJECT_LABEL)
+        if project:
+            names.add(project)
+    return sorted(names)
+
+
+__all__ = ["Cluster", "Node", "MISTRAL_ROLES", "list_labs"]

@@ -1,0 +1,124 @@
+"""CLI commands for the cluster lifecycle: up, status, scale, down, logs, images."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lab.cluster import Cluster, list_labs
+from lab.errors import LabError
+from lab.images import DEFAULT_MISTRAL_VERSION, ensure_images
+from lab.progress import phase
+from lab.render import API_PORT
+from lab.topology import DATABASES, Topology, parse_overrides, validate_count, validate_role
+
+out = Console()
+NameOption = typer.Option("mistral-lab", "--name", "-n", help="Lab (compose project) name.")
+
+
+def up(
+    name: str = NameOption,
+    apis: int = typer.Option(1, help="API nodes."),
+    engines: int = typer.Option(1, help="Engine nodes."),
+    executors: int = typer.Option(1, help="Executor nodes."),
+    notifiers: int = typer.Option(0, help="Notifier nodes."),
+    db: str = typer.Option("mariadb", help=f"Database: {' or '.join(DATABASES)}."),
+    mistral_version: str = typer.Option(DEFAULT_MISTRAL_VERSION, help="Mistral release from PyPI."),
+    mistral_src: Optional[Path] = typer.Option(None, help="Local Mistral source tree to test a patch."),
+    set_: list[str] = typer.Option([], "--set", help="Override a mistral.conf option: section.option=value."),
+    timeout: float = typer.Option(300.0, help="Seconds to wait for every node to be ready."),
+) -> None:
+    """Bring up a Mistral cluster and wait until every node is ready."""
+    topology = Topology(name=name, apis=apis, engines=engines, executors=executors, notifiers=notifiers, db=db,
+                        mistral_version=mistral_version, mistral_src=str(mistral_src) if mistral_src else None,
+                        overrides=parse_overrides(set_)).validate()
+    cluster = Cluster(name)
+    with phase(f"up {name}") as report:
+        cluster.up(topology, report, ready_timeout=timeout)
+    _print_status(cluster)
+
+
+def status(name: str = NameOption, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Show every node of a lab: role, state, health and API URL."""
+    cluster = Cluster(name)
+    if not cluster.exists():
+        raise LabError(f"no lab named {name!r} is running (labs here: {', '.join(list_labs()) or 'none'})")
+    document = status_document(cluster)
+    if as_json:
+        print(json.dumps(document))
+        return
+    _print_status(cluster, document)
+
+
+def status_document(cluster: Cluster) -> dict:
+    health = cluster.health()
+    nodes = []
+    for node in cluster.nodes():
+        entry = {"name": node.name, "role": node.role, "state": node.state, "healthy": health.get(node.name, False)}
+        if node.role == "api":
+            port = cluster.published_port(node.name, API_PORT) if node.running else None
+            entry["url"] = f"http://127.0.0.1:{port}" if port else None
+        nodes.append(entry)
+    return {"name": cluster.name, "nodes": nodes}
+
+
+def _print_status(cluster: Cluster, document: dict | None = None) -> None:
+    document = document or status_document(cluster)
+    table = Table(title=f"lab {cluster.name}")
+    for column in ("node", "role", "state", "healthy", "url"):
+        table.add_column(column)
+    for node in document["nodes"]:
+        table.add_row(node["name"], node["role"], node["state"], "yes" if node["healthy"] else "[red]no[/]",
+                      node.get("url") or "")
+    out.print(table)
+
+
+def scale(
+    role: str = typer.Argument(..., help="api, engine, executor or notifier."),
+    count: int = typer.Argument(..., help="The new number of nodes of that role."),
+    name: str = NameOption,
+    kill: bool = typer.Option(False, "--kill", help="Remove abruptly (SIGKILL) instead of SIGTERM."),
+) -> None:
+    """Add or remove nodes of one role while workflows run."""
+    validate_role(role)
+    validate_count(role, count)
+    cluster = Cluster(name)
+    if not cluster.exists():
+        raise LabError(f"no lab named {name!r} is running")
+    with phase(f"scale {role} to {count}") as report:
+        changed = cluster.scale(role, count, kill=kill, report=report)
+    out.print(f"{role}: {count} ({'changed ' + ', '.join(changed) if changed else 'unchanged'})")
+
+
+def down(name: str = NameOption) -> None:
+    """Remove every container, network and volume of a lab (idempotent)."""
+    cluster = Cluster(name)
+    with phase(f"down {name}") as report:
+        cluster.down(report)
+
+
+def logs(node: str = typer.Argument(..., help="Node name, e.g. engine-1."), name: str = NameOption,
+         tail: str = typer.Option("all", help="Number of lines from the end, or all.")) -> None:
+    """Print one node's log."""
+    print(Cluster(name).logs(node, tail=int(tail) if tail.isdigit() else "all"), end="")
+
+
+def images(mistral_version: str = typer.Option(DEFAULT_MISTRAL_VERSION),
+           mistral_src: Optional[Path] = typer.Option(None)) -> None:
+    """Build (or find) the lab's images without starting anything."""
+    with phase("images") as report:
+        built = ensure_images(mistral_version, mistral_src, report)
+    out.print(f"mistral: {built.mistral}\ninfra:   {built.infra}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(status)
+    app.command()(scale)
+    app.command()(down)
+    app.command()(logs)
+    app.command()(images)

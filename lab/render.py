@@ -1,0 +1,165 @@
+"""Render a topology into the files compose needs: compose.yaml, mistral.conf and rabbitmq.conf."""
+from __future__ import annotations
+
+import configparser
+import io
+import json
+import secrets
+from pathlib import Path
+
+import yaml
+
+from lab.images import Images
+from lab.paths import COMPOSE_DIR
+from lab.topology import Topology
+
+API_PORT = 8989
+WITNESS_PORT = 7777
+LABEL_ROLE = "mistral-lab.role"
+LABEL_NODE = "mistral-lab.node"
+
+
+def load_or_make_secrets(state: Path) -> dict[str, str]:
+    """Per-cluster passwords (a bundle scrubs them), kept in the cluster's state dir."""
+    path = state / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    made = {"db_password": secrets.token_hex(12), "broker_password": secrets.token_hex(12)}
+    path.write_text(json.dumps(made))
+    path.chmod(0o600)
+    return made
+
+
+def mistral_conf(topology: Topology, passwords: dict[str, str]) -> str:
+    if topology.db == "mariadb":
+        connection = f"mysql+pymysql://mistral:{passwords['db_password']}@db:3306/mistral?charset=utf8mb4"
+    else:
+        connection = f"postgresql+psycopg2://mistral:{passwords['db_password']}@db:5432/mistral"
+    sections: dict[str, dict[str, str]] = {
+        "DEFAULT": {
+            "transport_url": f"rabbit://mistral:{passwords['broker_password']}@broker:5672/",
+            "scheduler_type": "default",
+            "use_stderr": "true",
+        },
+        "database": {"connection": connection, "max_pool_size": "20", "max_overflow": "20"},
+        "pecan": {"auth_enable": "false"},
+        "api": {"host": "0.0.0.0", "port": str(API_PORT), "api_workers": "1"},
+        "executor": {"type": "remote"},
+        "cron_trigger": {"enabled": "false"},
+        "oslo_messaging_rabbit": {"heartbeat_timeout_threshold": "30"},
+    }
+    for section, options in topology.overrides.items():
+        sections.setdefault(section, {}).update(options)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keep option names exactly as given
+    for section, options in sections.items():
+        if section != "DEFAULT":
+            parser.add_section(section)
+        for option, value in options.items():
+            parser.set(section, option, value)
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
+def rabbitmq_conf(passwords: dict[str, str]) -> str:
+    return (
+        "loopback_users.guest = false\n"
+        "default_user = mistral\n"
+        f"default_pass = {passwords['broker_password']}\n"
+        "listeners.tcp.default = 5672\n"
+    )
+
+
+def _base_service(name: str, role: str, image: str, project: str) -> dict:
+    return {
+        "image": image,
+        "container_name": f"{project}-{name}",
+        "hostname": name,
+        "labels": {LABEL_ROLE: role, LABEL_NODE: name},
+        "restart": "no",
+        "init": False,
+    }
+
+
+def _db_service(topology: Topology, images: Images, passwords: dict[str, str]) -> dict:
+    service = _base_service("db", "db", images.infra, topology.name)
+    if topology.db == "mariadb":
+        service.update(command=["/usr/local/bin/mariadb.sh"], volumes=["dbdata:/var/lib/mysql"],
+                       healthcheck=_health(["mariadb-admin", "--protocol=socket", "ping"]))
+    else:
+        service.update(command=["/usr/local/bin/postgres.sh"], volumes=["dbdata:/var/lib/postgresql/data"],
+                       healthcheck=_health(["su", "postgres", "-c", "/usr/lib/postgresql/15/bin/pg_isready -q"]))
+    service.update(environment={"DB_PASSWORD": passwords["db_password"]}, cap_add=["NET_ADMIN"],
+                   stop_grace_period="30s")
+    return service
+
+
+def _health(test: list[str]) -> dict:
+    return {"test": ["CMD", *test], "interval": "2s", "timeout": "10s", "retries": 60, "start_period": "5s"}
+
+
+def _mistral_service(name: str, role: str, topology: Topology, images: Images) -> dict:
+    service = _base_service(name, role, images.mistral, topology.name)
+    service.update(
+        environment={"MISTRAL_ROLE": role, "MISTRAL_NODE": name,
+                     "MISTRAL_LAB_WITNESS_URL": f"http://witness:{WITNESS_PORT}"},
+        volumes=["./mistral.conf:/etc/mistral/mistral.conf:ro"],
+        cap_add=["NET_ADMIN"],
+        stop_grace_period="60s",
+    )
+    if role == "api":
+        service["ports"] = [f"127.0.0.1::{API_PORT}"]
+    if role != "db-init":
+        service["depends_on"] = {
+            "db-init": {"condition": "service_completed_successfully"},
+            "broker": {"condition": "service_healthy"},
+        }
+    return service
+
+
+def compose_document(topology: Topology, images: Images, passwords: dict[str, str]) -> dict:
+    project = topology.name
+    services: dict[str, dict] = {
+        "db": _db_service(topology, images, passwords),
+        "broker": {
+            **_base_service("broker", "broker", images.infra, project),
+            "command": ["/usr/local/bin/rabbitmq.sh"],
+            "environment": {"RABBITMQ_NODENAME": "rabbit@localhost"},
+            "volumes": ["./rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro"],
+            "healthcheck": _health(["rabbitmq-diagnostics", "-q", "check_port_listener", "5672"]),
+            "cap_add": ["NET_ADMIN"],
+            "stop_grace_period": "30s",
+        },
+        # Outside every fault's reach: no NET_ADMIN, never a nemesis target.
+        "witness": {
+            **_base_service("witness", "witness", images.mistral, project),
+            "entrypoint": ["python3", "/opt/witness/witness_server.py", "--log", "/witness/witness.jsonl"],
+            "command": [],
+            "volumes": [f"{COMPOSE_DIR / 'witness'}:/opt/witness:ro", "witness:/witness"],
+            "ports": [f"127.0.0.1::{WITNESS_PORT}"],
+            "healthcheck": _health(["python3", "-c", "import urllib.request as u; "
+                                    f"u.urlopen('http://127.0.0.1:{WITNESS_PORT}/health', timeout=2)"]),
+        },
+        "db-init": {
+            **_mistral_service("db-init", "db-init", topology, images),
+            "container_name": f"{project}-db-init",
+            "depends_on": {"db": {"condition": "service_healthy"}},
+        },
+    }
+    for name, role in topology.mistral_nodes():
+        services[name] = _mistral_service(name, role, topology, images)
+    return {"name": project, "services": services, "volumes": {"dbdata": {}, "witness": {}}}
+
+
+def write_cluster_files(state: Path, topology: Topology, images: Images) -> Path:
+    """Write compose.yaml and configs into the cluster's state dir; returns the compose file."""
+    state.mkdir(parents=True, exist_ok=True)
+    passwords = load_or_make_secrets(state)
+    (state / "mistral.conf").write_text(mistral_conf(topology, passwords))
+    (state / "rabbitmq.conf").write_text(rabbitmq_conf(passwords))
+    compose_file = state / "compose.yaml"
+    compose_file.write_text(yaml.safe_dump(compose_document(topology, images, passwords), sort_keys=False))
+    topology.save(state / "topology.json")
+    (state / "images.json").write_text(json.dumps({"mistral": images.mistral, "infra": images.infra}))
+    return compose_file

@@ -1,0 +1,111 @@
+"""The cluster foundation against real containers: status contract, workflows through every API, live scaling,
+two labs side by side, and a down that leaves nothing behind."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from conftest import unique_lab_name
+from lab import mistral_api
+from lab.cli import _register_commands, app
+from lab.cluster import PROJECT_LABEL, Cluster
+from lab.docker_env import engine
+from lab.smoke import run_through_every_api
+from lab.topology import Topology
+
+pytestmark = pytest.mark.docker
+runner = CliRunner()
+_register_commands()
+
+SLOW_WORKFLOW = """
+version: '2.0'
+lab_slow:
+  tasks:
+    first:
+      action: lab.witness seconds=2 label="slow-1"
+      on-success: second
+    second:
+      action: lab.witness seconds=2 label="slow-2"
+      on-success: third
+    third:
+      action: lab.witness seconds=2 label="slow-3"
+"""
+
+
+def _status(name: str) -> dict:
+    result = runner.invoke(app, ["status", "--name", name, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_status_json_shows_every_node_healthy(shared_cluster: Cluster) -> None:
+    document = _status(shared_cluster.name)
+    assert document["name"] == shared_cluster.name
+    roles = [node["role"] for node in document["nodes"]]
+    assert roles.count("api") == 2 and roles.count("engine") == 2 and roles.count("executor") == 2
+    assert "broker" in roles and "db" in roles
+    assert all(node["healthy"] and node["state"] == "running" for node in document["nodes"]), document
+    for node in document["nodes"]:
+        if node["role"] == "api":
+            assert node["url"].startswith("http://127.0.0.1:")
+            assert requests.get(f"{node['url']}/v2/workflows", timeout=10).status_code == 200
+
+
+def test_node_identity_is_the_oslo_host(shared_cluster: Cluster) -> None:
+    queues = shared_cluster.rpc_consumers()
+    for node in ("engine-1", "engine-2", "executor-1", "executor-2"):
+        topic = "mistral_engine" if node.startswith("engine") else "mistral_executor"
+        assert queues.get(f"{topic}.{node}", 0) >= 1, queues
+
+
+def test_workflow_succeeds_through_each_api_node(shared_cluster: Cluster) -> None:
+    states = run_through_every_api(shared_cluster)
+    assert states == {"api-1": "SUCCESS", "api-2": "SUCCESS"}
+
+
+def test_scaling_executors_while_a_workflow_runs(shared_cluster: Cluster) -> None:
+    url = shared_cluster.api_url("api-1")
+    api = mistral_api.client(url)
+    mistral_api.ensure_workflow(api, SLOW_WORKFLOW)
+    execution = api.executions.create("lab_slow")
+    try:
+        assert shared_cluster.scale("executor", 3) == ["executor-3"]
+        assert len([n for n in shared_cluster.nodes("executor") if n.running]) == 3
+        assert shared_cluster.scale("executor", 1) == ["executor-2", "executor-3"]
+        assert [n.name for n in shared_cluster.nodes("executor")] == ["executor-1"]
+        assert mistral_api.wait_terminal(api, execution.id, timeout=180) == "SUCCESS"
+    finally:
+        shared_cluster.scale("executor", 2)  # other tests expect the shared 2/2/2 shape
+    assert shared_cluster.health()["executor-2"]
+
+
+def test_up_refuses_a_name_in_use_and_leaves_the_lab_alone(shared_cluster: Cluster) -> None:
+    before = {c.id for c in shared_cluster.containers()}
+    result = runner.invoke(app, ["up", "--name", shared_cluster.name])
+    assert result.exit_code == 3
+    assert "already exists" in str(result.exception) + result.output
+    assert {c.id for c in shared_cluster.containers()} == before
+
+
+def test_second_lab_side_by_side_then_down_leaves_nothing(shared_cluster: Cluster) -> None:
+    name = unique_lab_name("labside")
+    other = Cluster(name)
+    try:
+        other.up(Topology(name=name, apis=1, engines=1, executors=1))
+        assert run_through_every_api(other) == {"api-1": "SUCCESS"}
+        assert set(shared_cluster.api_urls().values()).isdisjoint(other.api_urls().values())
+    finally:
+        result = runner.invoke(app, ["down", "--name", name])
+    assert result.exit_code == 0, result.output
+    selector = {"label": f"{PROJECT_LABEL}={name}"}
+    client = engine()
+    assert client.containers.list(all=True, filters=selector) == []
+    assert client.networks.list(filters=selector) == []
+    assert client.volumes.list(filters=selector) == []
+    # down is idempotent, and the shared lab was never touched
+    assert runner.invoke(app, ["down", "--name", name]).exit_code == 0
+    assert all(shared_cluster.health().values())

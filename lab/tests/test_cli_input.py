@@ -65,3 +65,14 @@ def test_topology_node_names_are_stable() -> None:
     assert topology.mistral_nodes() == [("api-1", "api"), ("api-2", "api"), ("engine-1", "engine"),
                                         ("executor-1", "executor"), ("executor-2", "executor"),
                                         ("executor-3", "executor")]
+
+
+def test_the_real_command_prints_one_line_and_exits_3() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "lab", "up", "--engines", "0"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr.strip() == "error: invalid engine count 0: must be between 1 and 32"
+    assert proc.stdout == ""

@@ -1,0 +1,297 @@
+"""report.html for one run: self-contained (no network), plus PNG plots beside it for bug trackers.
+
+Reads only the run's files (history.jsonl, results.json, test.yaml), so `mistral-lab report RUN_DIR` can
+re-render any stored run. The timeline is inline SVG: client ops per node and process, nemesis periods as
+shaded bands, every anomaly marked and linked from the anomaly list.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from history.events import Event
+from history.pairing import Operation, pair_operations
+from history.reader import read_history
+
+MAX_TIMELINE_OPS = 4000  # beyond this the SVG gets too heavy for a browser; the PNG still shows everything
+COLORS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
+
+
+@dataclass
+class NemesisPeriod:
+    start_s: float
+    end_s: float
+    label: str
+
+
+def load_run(run_dir: Path) -> tuple[list[Event], dict, dict]:
+    events = read_history(run_dir / "history.jsonl") if (run_dir / "history.jsonl").exists() else []
+    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
+    spec = yaml.safe_load((run_dir / "test.yaml").read_text()) if (run_dir / "test.yaml").exists() else {}
+    return events, results, spec or {}
+
+
+def nemesis_periods(events: list[Event]) -> list[NemesisPeriod]:
+    """Pair each fault's start with its heal. A nemesis event's value carries {"phase": "start"|"heal", ...};
+    an unhealed fault lasts until the end of the history."""
+    end_s = events[-1].time / 1e9 if events else 0.0
+    open_faults: dict[str, tuple[float, str]] = {}
+    periods = []
+    for event in events:
+        if event.process != "nemesis" or event.type == "invoke":
+            continue
+        value = event.value if isinstance(event.value, dict) else {}
+        fault_id = str(value.get("id") or event.f)
+        if value.get("phase") == "start":
+            open_faults[fault_id] = (event.time / 1e9, _describe_fault(event.f, value))
+        elif value.get("phase") == "heal" and fault_id in open_faults:
+            start, label = open_faults.pop(fault_id)
+            periods.append(NemesisPeriod(start, event.time / 1e9, label))
+    periods.extend(NemesisPeriod(start, end_s, label + " (never healed)") for start, label in open_faults.values())
+    return sorted(periods, key=lambda p: p.start_s)
+
+
+def _describe_fault(f: str, value: dict) -> str:
+    target = value.get("targets") or value.get("target") or value.get("nodes") or ""
+    if isinstance(target, list):
+        target = ", ".join(map(str, target))
+    return f"{f} {target}".strip()
+
+
+def client_ops(events: list[Event]) -> list[Operation]:
+    return pair_operations([e for e in events if e.is_client])
+
+
+def _anomalies(results: dict) -> list[dict]:
+    """Every anomaly any checker reported, flattened: {checker, explanation, op_index?}."""
+    found = []
+    for name, result in (results.get("checkers") or {}).items():
+        for anomaly in result.get("anomalies") or []:
+            entry = anomaly if isinstance(anomaly, dict) else {"explanation": str(anomaly)}
+            found.append({"checker": name, **entry})
+        counterexample = result.get("counterexample")
+        if counterexample:
+            found.append({"checker": name, "explanation": counterexample.get("explanation", "not linearizable"),
+                          "op_index": (counterexample.get("op") or {}).get("index"),
+                          "key": counterexample.get("key")})
+    return found
+
+
+# ------------------------------------------------------------------ PNG plots (matplotlib)
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _shade(ax, periods: list[NemesisPeriod]) -> None:
+    for period in periods:
+        ax.axvspan(period.start_s, max(period.end_s, period.start_s + 0.05), color="#9e9e9e", alpha=0.25, lw=0)
+
+
+def plot_timeline(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lanes = _lanes(ops)
+    fig, ax = plt.subplots(figsize=(12, max(2.5, 0.25 * len(lanes) + 1.5)))
+    _shade(ax, periods)
+    end = max([op.ret_time or op.call_time for op in ops] + [p.end_s * 1e9 for p in periods] + [1]) / 1e9
+    for op in ops:
+        finish = (op.ret_time / 1e9) if op.ret_time is not None else end
+        ax.plot([op.call_time / 1e9, finish], [lanes[_lane(op)]] * 2, color=COLORS.get(op.status, "#555"), lw=3,
+                solid_capstyle="butt")
+    ax.set_yticks(list(lanes.values()), list(lanes.keys()), fontsize=7)
+    ax.set_xlabel("seconds since run start (grey bands: faults active)")
+    ax.set_title("client operations per node/process: green ok, red fail, orange info (indeterminate)")
+    return _png(fig)
+
+
+def plot_latency(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 4))
+    _shade(ax, periods)
+    for f in sorted({op.f for op in ops}):
+        points = [(op.call_time / 1e9, (op.ret_time - op.call_time) / 1e6) for op in ops
+                  if op.f == f and op.ret_time is not None]
+        if points:
+            ax.scatter(*zip(*points), s=6, label=f)
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds since run start")
+    ax.set_ylabel("latency (ms)")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("latency of completed operations")
+    return _png(fig)
+
+
+def plot_throughput(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 3))
+    _shade(ax, periods)
+    for status in ("ok", "fail", "info"):
+        seconds = [int((op.ret_time or op.call_time) / 1e9) for op in ops if op.status == status]
+        if seconds:
+            width = max(seconds) + 1
+            counts = [0] * width
+            for second in seconds:
+                counts[second] += 1
+            ax.step(range(width), counts, where="post", color=COLORS[status], label=status)
+    ax.set_xlabel("seconds since run start")
+    ax.set_ylabel("ops/s")
+    ax.legend(fontsize=7)
+    ax.set_title("throughput by outcome")
+    return _png(fig)
+
+
+# ------------------------------------------------------------------ SVG timeline
+def _lane(op: Operation) -> str:
+    return f"{op.node or '?'} / p{op.process}"
+
+
+def _lanes(ops: list[Operation]) -> dict[str, int]:
+    names = sorted({_lane(op) for op in ops}, key=lambda lane: (lane.split(" / ")[0], int(lane.split("/ p")[1])
+                                                                if lane.split("/ p")[1].isdigit() else 0))
+    return {name: i for i, name in enumerate(names)}
+
+
+def svg_timeline(ops: list[Operation], periods: list[NemesisPeriod], marked: set[int]) -> str:
+    shown = ops[:MAX_TIMELINE_OPS]
+    lanes = _lanes(shown)
+    end_s = max([(op.ret_time or op.call_time) / 1e9 for op in shown] + [p.end_s for p in periods] + [1.0])
+    width, left, lane_h = 1100, 130, 14
+    height = lane_h * len(lanes) + 40
+
+    def x(seconds: float) -> float:
+        return left + (width - left - 10) * seconds / end_s
+
+    parts = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">']
+    for period in periods:
+        parts.append(f'<rect class="nemesis" x="{x(period.start_s):.1f}" y="0" '
+                     f'width="{max(2.0, x(period.end_s) - x(period.start_s)):.1f}" height="{height - 20}">'
+                     f'<title>{html.escape(period.label)}: {period.start_s:.1f}-{period.end_s:.1f} s</title></rect>')
+    for name, row in lanes.items():
+        parts.append(f'<text x="2" y="{row * lane_h + 11}" class="lane">{html.escape(name)}</text>')
+    for op in shown:
+        finish = (op.ret_time / 1e9) if op.ret_time is not None else end_s
+        start = op.call_time / 1e9
+        mark = ' class="anomaly"' if op.call in marked else ""
+        ident = f' id="op-{op.call}"'
+        tip = (f"#{op.call} p{op.process} {op.f} key={op.key} value={json.dumps(op.value, default=str)[:80]} "
+               f"-> {op.status} ({start:.3f}-{finish:.3f} s)")
+        parts.append(f'<rect{ident}{mark} x="{x(start):.1f}" y="{lanes[_lane(op)] * lane_h + 2}" '
+                     f'width="{max(1.5, x(finish) - x(start)):.1f}" height="{lane_h - 4}" '
+                     f'fill="{COLORS.get(op.status, "#555")}"><title>{html.escape(tip)}</title></rect>')
+    for tick in range(0, int(end_s) + 1, max(1, int(end_s) // 10 or 1)):
+        parts.append(f'<text x="{x(tick):.1f}" y="{height - 5}" class="tick">{tick}s</text>')
+    parts.append("</svg>")
+    note = (f"<p class='note'>Showing the first {MAX_TIMELINE_OPS} of {len(ops)} operations; "
+            "timeline.png has them all.</p>") if len(ops) > MAX_TIMELINE_OPS else ""
+    return note + "".join(parts)
+
+
+# ------------------------------------------------------------------ HTML
+CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222} h1{margin:0 0 .3em}
+.verdict{display:inline-block;padding:.2em .7em;border-radius:4px;color:#fff;font-weight:bold}
+.v-true{background:#2e7d32}.v-false{background:#c62828}.v-unknown{background:#ef6c00}.v-interrupted{background:#6a1b9a}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;font-size:.9em;text-align:left}
+.nemesis{fill:#9e9e9e;opacity:.3}.anomaly{stroke:#000;stroke-width:2}.anomaly:target{stroke:#d500f9;stroke-width:4}
+.lane,.tick{font-size:9px;font-family:monospace}.note{color:#666;font-size:.85em}
+#timeline-box{overflow-x:auto;border:1px solid #ddd}
+img{max-width:100%;border:1px solid #ddd;margin:.3em 0}
+"""
+
+
+def _verdict_label(valid: Any) -> str:
+    return {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}.get(valid, str(valid).upper())
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
+                pngs: dict[str, bytes]) -> str:
+    ops = client_ops(events)
+    periods = nemesis_periods(events)
+    anomalies = _anomalies(results)
+    marked = {a["op_index"] for a in anomalies if isinstance(a.get("op_index"), int)}
+    valid = results.get("valid", "unknown")
+    css_class = "interrupted" if results.get("interrupted") else str(valid).lower()
+    label = _verdict_label(valid) + (" (interrupted)" if results.get("interrupted") else "")
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td><span class='verdict v-{str(r.get('valid')).lower()}'>"
+        f"{_verdict_label(r.get('valid'))}</span></td><td>{html.escape(str(r.get('summary', '')))}</td></tr>"
+        for name, r in (results.get("checkers") or {}).items())
+    anomaly_items = "".join(
+        f"<li><b>{html.escape(a['checker'])}</b>: {html.escape(str(a.get('explanation', '')))}"
+        + (f" — <a href='#op-{a['op_index']}'>op #{a['op_index']} in the timeline</a>"
+           if isinstance(a.get("op_index"), int) else "") + "</li>" for a in anomalies) or "<li>none</li>"
+    faults = "".join(f"<tr><td>{p.start_s:.1f}</td><td>{p.end_s:.1f}</td><td>{html.escape(p.label)}</td></tr>"
+                     for p in periods) or "<tr><td colspan=3>no faults</td></tr>"
+    quantiles = _latency_rows(ops)
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>mistral-lab {html.escape(run_dir.name)}</title>
+<style>{CSS}</style></head><body>
+<h1>{html.escape(str(spec.get('name', 'run')))} <span class="verdict v-{css_class}">{label}</span></h1>
+<p>run <code>{html.escape(str(run_dir))}</code>; seed {spec.get('seed')}; {len(ops)} client ops,
+{len(periods)} fault periods; {html.escape(str(results.get('note', '')))}</p>
+<h2>Checkers</h2><table><tr><th>checker</th><th>verdict</th><th>summary</th></tr>{rows}</table>
+<h2>Anomalies</h2><ul>{anomaly_items}</ul>
+<h2>Timeline</h2><p class="note">Bars are client operations (green ok, red fail, orange info = indeterminate,
+drawn to the end); grey bands are faults; outlined bars are anomalies. Hover for details.</p>
+<div id="timeline-box">{svg_timeline(ops, periods, marked)}</div>
+<h2>Faults</h2><table><tr><th>from (s)</th><th>to (s)</th><th>fault</th></tr>{faults}</table>
+<h2>Latency</h2><table><tr><th>op</th><th>count</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>
+{quantiles}</table>{_img(pngs['latency'], 'latency')}
+<h2>Throughput</h2>{_img(pngs['throughput'], 'throughput')}
+<h2>Test spec</h2><pre>{html.escape(yaml.safe_dump(spec, sort_keys=False))}</pre>
+</body></html>"""
+
+
+def _latency_rows(ops: list[Operation]) -> str:
+    rows = []
+    for f in sorted({op.f for op in ops}):
+        values = sorted((op.ret_time - op.call_time) / 1e6 for op in ops if op.f == f and op.ret_time is not None)
+        if not values:
+            continue
+
+        def q(p: float) -> float:
+            return values[min(len(values) - 1, int(p * len(values)))]
+
+        rows.append(f"<tr><td>{html.escape(f)}</td><td>{len(values)}</td><td>{q(.5):.1f}</td><td>{q(.95):.1f}</td>"
+                    f"<td>{q(.99):.1f}</td><td>{values[-1]:.1f}</td></tr>")
+    return "".join(rows)
+
+
+def render_report(run_dir: Path) -> Path:
+    """Write report.html and timeline/latency/throughput PNGs into the run dir; returns the HTML path."""
+    events, results, spec = load_run(run_dir)
+    ops = client_ops(events)
+    periods = nemesis_periods(events)
+    pngs = {"timeline": plot_timeline(ops, periods), "latency": plot_latency(ops, periods),
+            "throughput": plot_throughput(ops, periods)}
+    for name, png in pngs.items():
+        (run_dir / f"{name}.png").write_bytes(png)
+    out = run_dir / "report.html"
+    out.write_text(render_html(run_dir, events, results, spec, pngs))
+    return out

@@ -1,0 +1,161 @@
+"""Test specs: cluster topology + workloads + nemesis schedule + checkers + durations + config + seed.
+
+A spec is a YAML file (or a built-in name from lab/specs/). CLI flags override it. Errors name the file, the line
+and the field, so a typo in a spec is one clear line.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+from lab.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
+
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workloads", "nemesis", "checkers",
+             "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version"}
+CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
+CHECKERS = ("linearizable", "exactly-once", "completion", "perf")
+
+
+@dataclass
+class TestSpec:
+    name: str
+    description: str = ""
+    cluster: dict[str, Any] = field(default_factory=lambda: {"apis": 2, "engines": 2, "executors": 2})
+    mistral_config: dict[str, Any] = field(default_factory=dict)
+    workloads: list[dict[str, Any]] = field(default_factory=list)
+    nemesis: dict[str, Any] = field(default_factory=dict)
+    checkers: list[str] = field(default_factory=lambda: list(CHECKERS))
+    time_limit_s: float = 60.0
+    warmup_s: float = 5.0
+    settle_s: float | None = None
+    seed: int = 0
+    mistral_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(asdict(self))
+
+    def topology(self, lab_name: str) -> Topology:
+        overrides: dict[str, dict[str, str]] = {}
+        for dotted, value in self.mistral_config.items():
+            section, option = dotted.split(".", 1)
+            overrides.setdefault(section, {})[option] = str(value)
+        kwargs = {k: v for k, v in self.cluster.items() if k != "db"}
+        return Topology(name=lab_name, db=self.cluster.get("db", "mariadb"), overrides=overrides,
+                        **kwargs, **({"mistral_version": self.mistral_version} if self.mistral_version else {}))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+
+
+def resolve(test: str) -> Path:
+    """A built-in test name or a path to a spec file."""
+    path = Path(test)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise LabError(f"spec file {test} not found")
+        return path
+    builtin = SPECS_DIR / f"{test}.yaml"
+    if not builtin.exists():
+        raise LabError(f"unknown test {test!r}: built-in tests are {', '.join(builtin_names())}, "
+                       "or give a path to a SPEC.yaml")
+    return builtin
+
+
+def _line_of(node: yaml.Node | None, key: str) -> int | None:
+    """The 1-based line of `key` in a YAML mapping node (for error messages)."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            if getattr(key_node, "value", None) == key:
+                return key_node.start_mark.line + 1
+    return None
+
+
+def load_spec(test: str) -> TestSpec:
+    path = resolve(test)
+    text = path.read_text()
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise LabError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise LabError(f"{path}:1: a spec is a YAML mapping of fields ({', '.join(sorted(TOP_LEVEL))})")
+    return validate_spec(data, path, root)
+
+
+def _fail(path: Path | str, line: int | None, field_name: str, reason: str) -> LabError:
+    where = f"{path}:{line}" if line else str(path)
+    return LabError(f"{where}: field {field_name!r}: {reason}")
+
+
+def validate_spec(data: dict[str, Any], path: Path | str = "<spec>", root: yaml.Node | None = None) -> TestSpec:
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise _fail(path, _line_of(root, key), key, f"unknown field (known: {', '.join(sorted(TOP_LEVEL))})")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise _fail(path, _line_of(root, "name"), "name", "required, a non-empty string")
+    spec = TestSpec(name=data["name"])
+    for key, value in data.items():
+        setattr(spec, key, value)
+    _check_types(spec, path, root)
+    return spec
+
+
+def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> None:
+    def bad(field_name: str, reason: str) -> LabError:
+        return _fail(path, _line_of(root, field_name), field_name, reason)
+
+    if not isinstance(spec.cluster, dict) or set(spec.cluster) - CLUSTER_FIELDS:
+        raise bad("cluster", f"a mapping with fields {', '.join(sorted(CLUSTER_FIELDS))}")
+    for role in MISTRAL_ROLES:
+        count = spec.cluster.get(role + "s")
+        if count is not None:
+            if not isinstance(count, int):
+                raise bad("cluster", f"{role}s must be an integer")
+            try:
+                validate_count(role, count)
+            except LabError as exc:
+                raise bad("cluster", str(exc)) from exc
+    if spec.cluster.get("db", "mariadb") not in DATABASES:
+        raise bad("cluster", f"db must be one of {', '.join(DATABASES)}")
+    for number in ("time_limit_s", "warmup_s"):
+        value = getattr(spec, number)
+        if not isinstance(value, (int, float)) or value < 0 or (number == "time_limit_s" and value == 0):
+            raise bad(number, "must be a positive number of seconds")
+    if spec.settle_s is not None and (not isinstance(spec.settle_s, (int, float)) or spec.settle_s < 0):
+        raise bad("settle_s", "must be a number of seconds >= 0 (or absent: derived from heartbeat settings)")
+    if not isinstance(spec.seed, int):
+        raise bad("seed", "must be an integer")
+    if not isinstance(spec.mistral_config, dict) or any("." not in str(k) for k in spec.mistral_config):
+        raise bad("mistral_config", "a mapping of section.option: value")
+    if not isinstance(spec.checkers, list) or any(c not in CHECKERS for c in spec.checkers):
+        raise bad("checkers", f"a list drawn from {', '.join(CHECKERS)}")
+    if not isinstance(spec.workloads, list) or not spec.workloads or \
+            any(not isinstance(w, dict) or "name" not in w for w in spec.workloads):
+        raise bad("workloads", "a non-empty list of mappings, each with a name")
+    if not isinstance(spec.nemesis, dict):
+        raise bad("nemesis", "a mapping (faults, interval_s, duration_s) or {} for no faults")
+
+
+def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int | None = None) -> TestSpec:
+    spec = copy.deepcopy(spec)
+    if time_limit is not None:
+        if time_limit <= 0:
+            raise LabError(f"--time-limit {time_limit}: must be > 0")
+        spec.time_limit_s = time_limit
+    if seed is not None:
+        spec.seed = seed
+    return spec
+
+
+def dump_spec(spec: TestSpec, extra: dict[str, Any]) -> str:
+    return yaml.safe_dump({**spec.to_dict(), **extra}, sort_keys=False)

@@ -75,6 +75,15 @@ def check_command(
     """Check histories for linearizability. Exit 0 all valid, 1 any invalid, 2 some unknown, 3 bad input."""
     if not paths:
         raise LabError("check needs at least one history PATH")
+    if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], "run.json")):
+        from pathlib import Path
+
+        from lab.run_cli import check_run_dir_command  # a run directory: every checker of the run
+
+        code = check_run_dir_command(Path(paths[0]), as_json)
+        if code:
+            raise typer.Exit(code)
+        return
     try:
         validate_choices(fmt, model)
     except ValueError as exc:

@@ -18,12 +18,22 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
-def _register_commands() -> None:
-    from checker import cli as checker_cli
-    from lab import cluster_cli
+_registered = False
 
-    cluster_cli.register(app)
-    checker_cli.register(app)
+
+def _register_commands() -> None:
+    """Each concept adds its own commands; idempotent so tests may call it freely."""
+    global _registered
+    if _registered:
+        return
+    from checker import cli as checker_cli
+    from lab import bench_cli, cluster_cli, run_cli
+    from nemesis import cli as nemesis_cli
+    from workloads import cli as workloads_cli
+
+    for module in (cluster_cli, run_cli, checker_cli, workloads_cli, nemesis_cli, bench_cli):
+        module.register(app)
+    _registered = True
 
 
 def main() -> None:

@@ -9,8 +9,13 @@ TERMINAL_STATES = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
 
 
 def client(url: str, timeout: float = 30.0) -> v2_client.Client:
-    """A mistralclient pinned to one API node (no auth: the lab runs Mistral with auth_enable = false)."""
-    return v2_client.Client(mistral_url=f"{url.rstrip('/')}/v2", timeout=timeout)
+    """A mistralclient pinned to one API node (no auth: the lab runs Mistral with auth_enable = false).
+
+    mistralclient never passes a timeout to requests itself, so the session carries one: a paused API node
+    must not hang the lab."""
+    from workloads.client import TimeoutSession
+
+    return v2_client.Client(mistral_url=f"{url.rstrip('/')}/v2", session=TimeoutSession(timeout))
 
 
 def ensure_workflow(api: v2_client.Client, definition: str) -> None:

@@ -16,10 +16,10 @@ from lab.errors import LabError
 from lab.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
-TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workloads", "nemesis", "checkers",
+TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
              "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version"}
 CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
-CHECKERS = ("linearizable", "exactly-once", "completion", "perf")
+CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf")
 
 
 @dataclass
@@ -28,9 +28,9 @@ class TestSpec:
     description: str = ""
     cluster: dict[str, Any] = field(default_factory=lambda: {"apis": 2, "engines": 2, "executors": 2})
     mistral_config: dict[str, Any] = field(default_factory=dict)
-    workloads: list[dict[str, Any]] = field(default_factory=list)
+    workload: dict[str, Any] = field(default_factory=lambda: {"name": "reference"})
     nemesis: dict[str, Any] = field(default_factory=dict)
-    checkers: list[str] = field(default_factory=lambda: list(CHECKERS))
+    checkers: list[str] | None = None  # None: the workload's own checkers
     time_limit_s: float = 60.0
     warmup_s: float = 5.0
     settle_s: float | None = None
@@ -137,11 +137,12 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
         raise bad("seed", "must be an integer")
     if not isinstance(spec.mistral_config, dict) or any("." not in str(k) for k in spec.mistral_config):
         raise bad("mistral_config", "a mapping of section.option: value")
-    if not isinstance(spec.checkers, list) or any(c not in CHECKERS for c in spec.checkers):
+    if spec.checkers is not None and (not isinstance(spec.checkers, list)
+                                      or any(c not in CHECKERS for c in spec.checkers)):
         raise bad("checkers", f"a list drawn from {', '.join(CHECKERS)}")
-    if not isinstance(spec.workloads, list) or not spec.workloads or \
-            any(not isinstance(w, dict) or "name" not in w for w in spec.workloads):
-        raise bad("workloads", "a non-empty list of mappings, each with a name")
+    if not isinstance(spec.workload, dict) or "name" not in spec.workload or \
+            set(spec.workload) - {"name", "params", "concurrency", "rate"}:
+        raise bad("workload", "a mapping with name and optional params, concurrency, rate")
     if not isinstance(spec.nemesis, dict):
         raise bad("nemesis", "a mapping (faults, interval_s, duration_s) or {} for no faults")
 
@@ -159,3 +160,14 @@ def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int |
 
 def dump_spec(spec: TestSpec, extra: dict[str, Any]) -> str:
     return yaml.safe_dump({**spec.to_dict(), **extra}, sort_keys=False)
+
+
+def spec_from_run(run_dir: Path) -> TestSpec:
+    """The resolved spec a stored run used (for --replay and offline checks)."""
+    path = Path(run_dir) / "test.yaml"
+    if not path.exists():
+        raise LabError(f"{run_dir} is not a run directory (no test.yaml)")
+    data = yaml.safe_load(path.read_text()) or {}
+    for recorded_only in ("lab", "planned_faults", "images", "mistral_versions"):
+        data.pop(recorded_only, None)
+    return validate_spec(data, path)

@@ -1,0 +1,6 @@
+"""The nemesis: faults injected on purpose, on seeded schedules, always healed.
+
+Importing the package registers every fault module in `nemesis.base.FAULTS`.
+"""
+from nemesis import broker, db, kill, message_loss, netem, partition, pause, scale, stop  # noqa: F401
+from nemesis.base import FAULTS, Fault, make_fault  # noqa: F401

@@ -1,0 +1,40 @@
+"""Client workloads against every API node, recording Jepsen-style histories.
+
+`WORKLOADS` maps a workload name to its class; `make_workload(name, params)` builds one (LabError for an
+unknown name or parameter). `workloads.runner.run_workload` runs one against a cluster.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lab.errors import LabError
+from workloads.core import Completion, Op, RunContext, Workload
+from workloads.execution_state import ExecutionStateWorkload
+from workloads.reference_load import ReferenceWorkload
+from workloads.register import RegisterWorkload
+
+WORKLOADS: dict[str, type[Workload]] = {
+    cls.name: cls for cls in (RegisterWorkload, ExecutionStateWorkload, ReferenceWorkload)
+}
+
+
+def make_workload(name: str, params: dict[str, Any] | None = None) -> Workload:
+    try:
+        cls = WORKLOADS[name]
+    except KeyError:
+        raise LabError(f"unknown workload {name!r} (known: {', '.join(sorted(WORKLOADS))})") from None
+    return cls(**(params or {}))
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`k=v` strings into a dict; a malformed item is a LabError."""
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LabError(f"bad --param {item!r}: expected key=value")
+        params[key.strip().replace("-", "_")] = value.strip()
+    return params
+
+
+__all__ = ["WORKLOADS", "Completion", "Op", "RunContext", "Workload", "make_workload", "parse_params"]

@@ -84,12 +84,13 @@ def frozen(value: Any) -> Hashable:
 
 def _build_registry() -> dict[str, Model]:
     from checker.models.cas_register import CasRegister
+    from checker.models.execution_state import ExecutionState
     from checker.models.kv_append import KvAppend
     from checker.models.multi_register import MultiRegister
     from checker.models.mutex import Mutex
     from checker.models.register import Register
 
-    models: Iterable[Model] = (Register(), CasRegister(), KvAppend(), Mutex(), MultiRegister())
+    models: Iterable[Model] = (Register(), CasRegister(), KvAppend(), Mutex(), MultiRegister(), ExecutionState())
     return {model.name: model for model in models}
 
 

@@ -1,0 +1,208 @@
+"""Eventual completion and succeeded-despite-faults.
+
+Eventual completion: once faults heal and a settle window passes, every execution a client started - ok or
+indeterminate (info) - is SUCCESS, ERROR or CANCELLED. A stuck execution is reported with its tasks' and
+action executions' states, the last heartbeats and the nodes that touched it, so an operator can recover it.
+If the snapshot was taken before the settle window ended, a non-terminal execution makes the verdict
+"unknown", not false: Mistral was not given the time it is promised.
+
+Succeeded-despite-faults: workflows built to succeed that ended in ERROR, counted and grouped by cause.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Iterable
+
+from checker.run_files import WitnessRun
+from history.events import FAIL, OK
+from history.pairing import Operation
+
+TERMINAL = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
+MAX_LISTED = 50
+
+# Mistral's defaults for the settings that decide how long a lost action can keep an execution running.
+MISTRAL_DEFAULTS = {
+    ("action_heartbeat", "check_interval"): 20.0,
+    ("action_heartbeat", "max_missed_heartbeats"): 15.0,
+    ("action_heartbeat", "first_heartbeat_timeout"): 3600.0,
+    ("engine", "execution_integrity_check_delay"): 20.0,
+}
+SETTLE_MARGIN_S = 10.0
+
+
+def _setting(overrides: dict[str, dict[str, str]], section: str, option: str) -> float:
+    try:
+        return float(overrides.get(section, {}).get(option, MISTRAL_DEFAULTS[(section, option)]))
+    except ValueError:
+        return MISTRAL_DEFAULTS[(section, option)]
+
+
+def default_settle_s(overrides: dict[str, dict[str, str]] | None = None, action_seconds: float = 0.0) -> float:
+    """How long after the last fault Mistral may need to finish everything it can.
+
+    An action lost before its first heartbeat is failed after first_heartbeat_timeout plus the missed-
+    heartbeat window; the checker itself waits that window after an engine start and runs every
+    check_interval; a task left RUNNING is repaired by the integrity check after its delay (twice, to allow
+    one check to race the failure). Plus the longest action and a margin.
+    """
+    overrides = overrides or {}
+    interval = _setting(overrides, "action_heartbeat", "check_interval")
+    missed = _setting(overrides, "action_heartbeat", "max_missed_heartbeats")
+    first = _setting(overrides, "action_heartbeat", "first_heartbeat_timeout")
+    integrity = max(0.0, _setting(overrides, "engine", "execution_integrity_check_delay"))
+    return first + 2 * interval * missed + interval + 2 * integrity + action_seconds + SETTLE_MARGIN_S
+
+
+def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: list[WitnessRun],
+                     all_ops: Iterable[Operation], settle_s: float, quiet_since: float | None) -> dict[str, Any]:
+    executions = {e["id"]: e for e in snapshot["executions"]}
+    waited = None if quiet_since is None else snapshot.get("taken_at", 0.0) - quiet_since
+    outcome: dict[str, list] = defaultdict(list)
+    for op in _latest_per_id(started):
+        ex_id = str(op.key)
+        execution = executions.get(ex_id)
+        if op.status == FAIL:
+            if execution is not None:
+                outcome["failed_but_created"].append({"id": ex_id, "node": op.node, "error": op.error,
+                                                      "state": execution["state"]})
+        elif execution is None:
+            outcome["lost" if op.status == OK else "never_created"].append(ex_id)
+        elif execution["state"] in TERMINAL:
+            outcome[execution["state"]].append(ex_id)
+        else:
+            outcome["stuck"].append(ex_id)
+    stuck = [_stuck_report(ex_id, snapshot, runs, all_ops) for ex_id in outcome["stuck"]]
+    violations = bool(outcome["lost"] or outcome["failed_but_created"])
+    if violations:
+        valid: bool | str = False
+    elif not stuck:
+        valid = True
+    elif waited is not None and waited >= settle_s:
+        valid = False
+    else:
+        valid = "unknown"
+    report: dict[str, Any] = {
+        "valid": valid,
+        "started": len({str(op.key) for op in started if op.status != FAIL}),
+        "terminal": {state: len(outcome[state]) for state in sorted(TERMINAL)},
+        "never_created": outcome["never_created"][:MAX_LISTED],
+        "lost": outcome["lost"][:MAX_LISTED],
+        "failed_but_created": outcome["failed_but_created"][:MAX_LISTED],
+        "stuck_count": len(stuck),
+        "stuck": stuck[:MAX_LISTED],
+        "settle_s": settle_s,
+        "waited_s": None if waited is None else round(waited, 3),
+    }
+    if valid == "unknown":
+        report["reason"] = (f"{len(stuck)} execution(s) not terminal, but the snapshot was taken "
+                            f"{waited if waited is None else round(waited, 1)} s after the last fault/op, "
+                            f"before the settle window of {settle_s:g} s ended")
+    elif outcome["lost"]:
+        report["reason"] = f"{len(outcome['lost'])} acknowledged start(s) unknown to Mistral"
+    elif outcome["failed_but_created"]:
+        report["reason"] = f"{len(outcome['failed_but_created'])} start(s) that failed exist in Mistral"
+    elif stuck:
+        report["reason"] = f"{len(stuck)} execution(s) still not terminal {round(waited or 0, 1)} s after the " \
+                           f"last fault (settle window {settle_s:g} s)"
+    return report
+
+
+def _latest_per_id(started: list[Operation]) -> list[Operation]:
+    """One op per execution id: a non-fail start wins over a fail (an id may be started more than once)."""
+    chosen: dict[str, Operation] = {}
+    for op in started:
+        current = chosen.get(str(op.key))
+        if current is None or (current.status == FAIL and op.status != FAIL):
+            chosen[str(op.key)] = op
+    return list(chosen.values())
+
+
+def _stuck_report(ex_id: str, snapshot: dict[str, Any], runs: list[WitnessRun],
+                  all_ops: Iterable[Operation]) -> dict[str, Any]:
+    execution = next(e for e in snapshot["executions"] if e["id"] == ex_id)
+    tasks = [t for t in snapshot["tasks"] if t.get("workflow_execution_id") == ex_id]
+    task_ids = {t["id"] for t in tasks}
+    actions = [a for a in snapshot["action_executions"] if a.get("task_execution_id") in task_ids]
+    beats = sorted(a["last_heartbeat"] for a in actions if a.get("last_heartbeat"))
+    executors = sorted({r.executor for r in runs if r.workflow_execution_id == ex_id and r.executor})
+    apis = sorted({op.node for op in all_ops if str(op.key) == ex_id and op.node})
+    return {
+        "id": ex_id, "workflow": execution.get("workflow_name"), "state": execution.get("state"),
+        "state_info": execution.get("state_info"), "created_at": execution.get("created_at"),
+        "updated_at": execution.get("updated_at"),
+        "tasks": [{"id": t["id"], "name": t.get("name"), "state": t.get("state"),
+                   "state_info": t.get("state_info"), "updated_at": t.get("updated_at")} for t in tasks],
+        "action_executions": [{"id": a["id"], "task_execution_id": a.get("task_execution_id"),
+                               "state": a.get("state"), "state_info": a.get("state_info"),
+                               "last_heartbeat": a.get("last_heartbeat"), "updated_at": a.get("updated_at")}
+                              for a in actions],
+        "last_heartbeat": beats[-1] if beats else None,
+        "nodes": {"api": apis, "executors": executors},
+        "unfinished_witness_runs": sum(1 for r in runs if r.workflow_execution_id == ex_id and not r.completed),
+    }
+
+
+# ---------------------------------------------------------------- succeeded despite faults
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
+
+
+def normalise_cause(text: str | None) -> str:
+    """A cause that groups: the first meaningful line, ids and numbers blanked out."""
+    if not text:
+        return "unknown (no state_info)"
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = lines[0] if lines else str(text)
+    line = _NUMBER.sub("N", _UUID.sub("<id>", line))
+    return line[:200]
+
+
+def _cause(execution: dict[str, Any], tasks: list[dict], actions: list[dict]) -> str:
+    """The deepest failure: an ERROR action's state_info, else an ERROR task's, else the execution's."""
+    for action in actions:
+        if action.get("state") == "ERROR" and action.get("state_info"):
+            return normalise_cause(action["state_info"])
+    for task in tasks:
+        if task.get("state") == "ERROR" and task.get("state_info"):
+            return normalise_cause(task["state_info"])
+    return normalise_cause(execution.get("state_info"))
+
+
+def check_succeeded(started: list[Operation], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Executions built to succeed (every start unless its value says {"expect": "ERROR"}) that ended in ERROR."""
+    built_to_succeed = {str(op.key) for op in started if op.status != FAIL
+                        and not (isinstance(op.invoke_value, dict) and op.invoke_value.get("expect") == "ERROR")}
+    executions = [e for e in snapshot["executions"] if e["id"] in built_to_succeed]
+    tasks_by_ex: dict[str, list[dict]] = defaultdict(list)
+    for task in snapshot["tasks"]:
+        tasks_by_ex[task.get("workflow_execution_id")].append(task)
+    actions_by_task: dict[str, list[dict]] = defaultdict(list)
+    for action in snapshot["action_executions"]:
+        actions_by_task[action.get("task_execution_id")].append(action)
+    causes: dict[str, list[str]] = defaultdict(list)
+    for execution in executions:
+        if execution["state"] != "ERROR":
+            continue
+        tasks = tasks_by_ex[execution["id"]]
+        actions = [a for t in tasks for a in actions_by_task[t["id"]]]
+        causes[_cause(execution, tasks, actions)].append(execution["id"])
+    errored = sum(len(ids) for ids in causes.values())
+    states = defaultdict(int)
+    for execution in executions:
+        states[execution["state"]] += 1
+    report: dict[str, Any] = {
+        "valid": errored == 0,
+        "built_to_succeed": len(built_to_succeed),
+        "states": dict(sorted(states.items())),
+        "errored": errored,
+        "causes": {cause: {"count": len(ids), "executions": ids[:20]}
+                   for cause, ids in sorted(causes.items(), key=lambda kv: -len(kv[1]))},
+    }
+    if errored:
+        top = max(causes.items(), key=lambda kv: len(kv[1]))
+        report["reason"] = f"{errored} execution(s) built to succeed ended in ERROR; most common cause: {top[0]!r}"
+    return report
+
+
+__all__ = ["check_completion", "check_succeeded", "default_settle_s", "normalise_cause"]

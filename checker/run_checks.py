@@ -1,0 +1,105 @@
+"""Run every applicable checker on a run directory, offline.
+
+    check_run(run_dir, checkers=None, settle_s=None) -> {"valid": true|false|"unknown",
+                                                         "checkers": {name: {"valid": ..., ...}}, "notes": [...]}
+
+`checkers=None` takes the list from run.json (the workload's checkers). Overall: false if any checker is
+false, else "unknown" if any is unknown, else true. A missing or malformed file is a LabError naming it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from checker.check import check_history
+from checker.completion import check_completion, check_succeeded, default_settle_s
+from checker.exactly_once import check_exactly_once
+from checker.perf import check_perf
+from checker.run_files import RunFiles
+from history.events import HistoryError
+from lab.errors import LabError
+
+LINEARIZABLE_TIME_LIMIT_S = 120.0
+
+
+def _scoped_runs(files: RunFiles) -> list:
+    ids = {str(op.key) for op in files.started_ops()} | {e["id"] for e in files.snapshot["executions"]}
+    return [r for r in files.witness if r.workflow_execution_id in ids]
+
+
+def _linearizable(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    model = files.run.get("workload", {}).get("model")
+    if not model:
+        raise LabError(f"{files.dir / 'run.json'}: the workload names no model for the linearizable check")
+    try:
+        result = check_history(files.events, model, time_limit=LINEARIZABLE_TIME_LIMIT_S)
+    except HistoryError as exc:
+        raise LabError(str(exc.located(str(files.dir / "history.jsonl")))) from None
+    except KeyError as exc:
+        raise LabError(str(exc.args[0])) from None
+    return result.to_json()
+
+
+def _exactly_once(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    return check_exactly_once(files.witness, files.snapshot, {str(op.key) for op in files.started_ops()})
+
+
+def _settle(files: RunFiles, settle_s: float | None) -> float:
+    if settle_s is not None:
+        return settle_s
+    recorded = files.run.get("settle_s")
+    if isinstance(recorded, (int, float)):
+        return float(recorded)
+    return default_settle_s(files.run.get("overrides") or {})
+
+
+def _completion(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    quiet = files.run.get("quiet_since_wall")
+    return check_completion(files.started_ops(), files.snapshot, _scoped_runs(files), files.ops,
+                            _settle(files, settle_s), quiet if isinstance(quiet, (int, float)) else None)
+
+
+def _succeeded(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    return check_succeeded(files.started_ops(), files.snapshot)
+
+
+def _perf(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    optional = {}
+    for name, path in (("snapshot", "mistral-snapshot.json"), ("runs", "witness.jsonl")):
+        if (files.dir / path).exists():
+            optional[name] = files.snapshot if name == "snapshot" else _scoped_runs(files)
+    return check_perf(files.ops, optional.get("snapshot"), optional.get("runs"))
+
+
+CHECKERS: dict[str, Callable[[RunFiles, float | None], dict[str, Any]]] = {
+    "linearizable": _linearizable,
+    "exactly-once": _exactly_once,
+    "completion": _completion,
+    "succeeded-despite-faults": _succeeded,
+    "perf": _perf,
+}
+
+
+def overall(verdicts: list[Any]) -> bool | str:
+    if any(v is False for v in verdicts):
+        return False
+    if any(v != True for v in verdicts):  # noqa: E712 - "unknown" and anything odd are not a pass
+        return "unknown"
+    return True
+
+
+def check_run(run_dir: str | Path, checkers: list[str] | None = None, settle_s: float | None = None
+              ) -> dict[str, Any]:
+    files = RunFiles.open(run_dir)
+    names = list(checkers) if checkers is not None else list(files.run.get("workload", {}).get("checkers") or [])
+    if not names:
+        raise LabError(f"{files.dir / 'run.json'}: names no checkers; pass them explicitly")
+    unknown = [n for n in names if n not in CHECKERS]
+    if unknown:
+        raise LabError(f"unknown checker {unknown[0]!r} (known: {', '.join(CHECKERS)})")
+    results = {name: CHECKERS[name](files, settle_s) for name in names}
+    return {"valid": overall([r["valid"] for r in results.values()]), "run_dir": str(files.dir),
+            "checkers": results, "notes": files.notes}
+
+
+__all__ = ["CHECKERS", "check_run", "overall"]

@@ -1,0 +1,240 @@
+"""`mistral-lab run`: one test spec -> a verdict, with every artefact kept in the run store.
+
+Phases: up (or reuse a running lab) -> warm-up -> load with the nemesis for the time limit -> heal -> settle
+-> final snapshot -> log collection -> down (unless --keep) -> check -> report. Ctrl-C (or SIGTERM) at any
+point heals the cluster, keeps the history so far, checks it and marks the run interrupted.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from lab.bundle import SECRETS_FILE
+from lab.cluster import Cluster
+from lab.errors import LabError
+from lab.report import render_report
+from lab.spec import TestSpec, dump_spec
+from lab.store import check_writable, new_run_dir
+
+console = Console(stderr=True)
+EXIT_BY_VERDICT = {True: 0, False: 1, "unknown": 2}
+EXIT_LAB_FAILED = 3
+
+
+@dataclass
+class LiveState:
+    """What the live display shows; updated from the workload's on_op callback and the nemesis runner."""
+
+    phase: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+    phase_started: float = field(default_factory=time.monotonic)
+    ops: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    nemesis: Any = None
+
+    def on_event(self, event) -> None:
+        if event.type == "invoke":
+            self.ops += 1
+        elif event.type in ("ok", "fail", "info"):
+            setattr(self, event.type, getattr(self, event.type) + 1)
+
+    def enter(self, phase: str) -> None:
+        self.phase, self.phase_started = phase, time.monotonic()
+
+    def render(self) -> Table:
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        table = Table.grid(padding=(0, 2))
+        table.add_row("[bold]phase[/]", f"{self.phase} ({time.monotonic() - self.phase_started:.0f} s)")
+        table.add_row("[bold]ops[/]", f"{self.ops} invoked, {self.ops / elapsed:.1f}/s; ok {self.ok}, "
+                                      f"fail {self.fail}, info {self.info}")
+        faults = self.nemesis.active_faults() if self.nemesis is not None else []
+        table.add_row("[bold]faults[/]", "; ".join(f["description"] for f in faults) or "none active")
+        return table
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    valid: Any
+    interrupted: bool = False
+    lab_error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.lab_error is not None:  # a found bug still wins over the lab's own failure
+            return EXIT_BY_VERDICT[False] if self.valid is False else EXIT_LAB_FAILED
+        return EXIT_BY_VERDICT.get(self.valid, 2)
+
+
+def build_parts(spec: TestSpec, lab_name: str):
+    """Workload and nemesis schedule from the spec; every LabError here comes before anything starts."""
+    from nemesis.schedule import Schedule, inventory_of
+    from workloads import make_workload
+
+    workload = make_workload(spec.workload["name"], dict(spec.workload.get("params") or {}))
+    schedule = None
+    faults = spec.nemesis.get("faults") if spec.nemesis else None
+    if faults:
+        schedule = Schedule(faults, seed=spec.seed, interval_s=float(spec.nemesis.get("interval_s", 20)),
+                            duration_s=float(spec.nemesis.get("duration_s", 8)),
+                            inventory=inventory_of(spec.topology(lab_name)))
+    return workload, schedule
+
+
+def planned_schedule(schedule, time_limit: float) -> list[dict]:
+    return [{"at_s": d.at_s, "fault": d.fault, "target": d.target, "options": d.options,
+             "duration_s": d.duration_s} for d in schedule.decisions(time_limit)] if schedule else []
+
+
+def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: bool = False,
+             reuse: bool = False, live: bool = True) -> RunOutcome:
+    from nemesis.heal import heal_cluster, interrupts_raise
+    from nemesis.schedule import NemesisRunner
+    from workloads.recorder import HistoryRecorder
+    from workloads.runner import HISTORY_FILE, run_workload
+
+    lab_name = lab_name or f"run-{spec.name}"[:30].rstrip("-_")
+    spec.topology(lab_name).validate()
+    workload, schedule = build_parts(spec, lab_name)
+    check_writable(store)
+    cluster = Cluster(lab_name)
+    reusing = reuse and cluster.exists()
+    if cluster.exists() and not reusing:
+        raise LabError(f"a lab named {lab_name!r} already exists; pass --reuse to run on it, or --lab NAME")
+    run_dir = new_run_dir(store, spec.name)
+    plan = planned_schedule(schedule, spec.time_limit_s)
+    (run_dir / "test.yaml").write_text(dump_spec(spec, {"lab": lab_name, "planned_faults": plan}))
+    state = LiveState()
+    stop = threading.Event()
+    nemesis = None
+    interrupted, lab_error = False, None
+    with interrupts_raise():
+        try:
+            with _live_display(state, live):
+                if not reusing:
+                    state.enter("up")
+                    cluster.up(spec.topology(lab_name), report=lambda m: _say(state, m))
+                _keep_cluster_files(cluster, run_dir)
+                state.enter("warm-up")
+                time.sleep(spec.warmup_s)
+                recorder = HistoryRecorder(run_dir / HISTORY_FILE, on_event=state.on_event)
+                if schedule is not None:
+                    nemesis = NemesisRunner(cluster, schedule, recorder.record, stop_event=stop,
+                                            total_s=spec.time_limit_s, report=lambda m: _say(state, m))
+                    state.nemesis = nemesis
+                    nemesis.start()
+                state.enter("load + nemesis" if nemesis else "load")
+                _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state, run_workload)
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print("[yellow]interrupted: healing the cluster and keeping the history so far[/]")
+        except LabError as exc:
+            lab_error = str(exc)
+            console.print(f"[red]lab failure:[/] {exc}")
+        except Exception as exc:  # the lab itself broke: keep and check what exists, exit 3
+            lab_error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            console.print(f"[red]lab failure:[/] {lab_error}")
+        finally:
+            stop.set()
+            if nemesis is not None:
+                nemesis.join(timeout=360)
+            if cluster.exists():
+                try:
+                    heal_cluster(cluster, wait=False)
+                except Exception as exc:  # healing must not hide the run's own outcome
+                    console.print(f"[red]heal failed:[/] {exc}")
+                _collect_logs(cluster, run_dir)
+                if not keep and not reusing:
+                    cluster.down()
+    return finish_run(run_dir, spec, interrupted, lab_error, nemesis)
+
+
+def _live_display(state: LiveState, live: bool):
+    """The live table on a terminal; plain progress lines (see _say) in CI and pipes."""
+    if live and console.is_terminal:
+        return Live(console=console, refresh_per_second=2, transient=True, get_renderable=state.render)
+    return contextlib.nullcontext()
+
+
+def _say(state: LiveState, message: str) -> None:
+    if not console.is_terminal:
+        console.print(f"[{state.phase}] {message}", highlight=False)
+
+
+def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state, run_workload) -> None:
+    """The workload runs its own settle wait and snapshot; the nemesis schedule ends within the time limit,
+    and its final whole-cluster heal is recorded in the same history (the settle window counts from it)."""
+    load = spec.workload
+    try:
+        run_workload(cluster, workload, run_dir, time_limit=spec.time_limit_s,
+                     concurrency=int(load.get("concurrency", 4)), rate=load.get("rate", 10.0),
+                     seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True)
+    finally:
+        state.enter("heal")
+        if nemesis is not None:
+            nemesis.stop()
+            nemesis.join(timeout=360)
+        recorder.close()
+
+
+def _keep_cluster_files(cluster: Cluster, run_dir: Path) -> None:
+    for name in ("compose.yaml", "mistral.conf", "topology.json", "images.json"):
+        source = cluster.state_dir / name
+        if source.exists():
+            shutil.copy2(source, run_dir / name)
+    secrets = cluster.state_dir / "secrets.json"
+    if secrets.exists():  # kept so a bundle can scrub these exact values; never bundled itself
+        shutil.copy2(secrets, run_dir / SECRETS_FILE)
+
+
+def _collect_logs(cluster: Cluster, run_dir: Path) -> None:
+    (run_dir / "logs").mkdir(exist_ok=True)
+    for node in cluster.nodes(include_jobs=True):
+        try:
+            (run_dir / "logs" / f"{node.name}.log").write_text(cluster.logs(node.name))
+        except Exception as exc:  # a vanished container must not lose the other logs
+            (run_dir / "logs" / f"{node.name}.log").write_text(f"(log unavailable: {exc})\n")
+
+
+def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interrupted: bool = False,
+                  lab_error: str | None = None, extra: dict | None = None) -> dict:
+    """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`."""
+    from checker.run_checks import check_run
+
+    try:
+        results = check_run(run_dir, spec_checkers or None)
+    except LabError as exc:
+        results = {"valid": "unknown", "checkers": {}, "notes": [f"checkers could not run: {exc}"]}
+    if interrupted:
+        results["interrupted"] = True
+        results["note"] = "interrupted by the user: the history up to the interruption was checked"
+    if lab_error:
+        results["lab_error"] = lab_error
+    results.update(extra or {})
+    ordered = {"valid": results.pop("valid"), **results}
+    (run_dir / "results.json").write_text(json.dumps(ordered, indent=1, default=str) + "\n")
+    return ordered
+
+
+def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis) -> RunOutcome:
+    extra = {"nemesis_errors": nemesis.errors} if nemesis is not None and nemesis.errors else {}
+    if not (run_dir / "run.json").exists():
+        results = {"valid": "unknown", "checkers": {}, "interrupted": interrupted, "lab_error": lab_error,
+                   "note": "the run stopped before the workload started: nothing to check"}
+        (run_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    else:
+        results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error, extra)
+    render_report(run_dir)
+    return RunOutcome(run_dir, results["valid"], interrupted, lab_error)

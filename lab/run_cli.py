@@ -1,0 +1,114 @@
+"""CLI for the run pipeline: run, report, runs, bundle, soak (and `check RUN_DIR` via checker.cli)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from lab.errors import LabError
+from lab.store import DEFAULT_STORE, list_runs, write_index
+
+out = Console()
+
+
+def run(
+    test: Optional[str] = typer.Argument(None, help="A built-in test name or SPEC.yaml (default: smoke)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds of load + faults."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the workload and fault schedule."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store", help="Run store directory."),
+    keep: bool = typer.Option(False, "--keep", help="Leave the cluster running afterwards."),
+    lab: Optional[str] = typer.Option(None, "--lab", help="Lab (compose project) name to create or reuse."),
+    reuse: bool = typer.Option(False, "--reuse", help="Run on an already running lab named --lab."),
+    replay: Optional[Path] = typer.Option(None, "--replay", help="Repeat a stored run: same spec, seed, faults."),
+) -> None:
+    """Run a test: up, warm-up, load + nemesis, heal, settle, snapshot, logs, down, check, report.
+
+    Exit 0 valid, 1 invalid, 2 unknown, 3 the lab itself failed."""
+    from lab.run import run_test
+    from lab.spec import apply_overrides, load_spec, spec_from_run
+
+    if replay is not None and test is not None:
+        raise LabError("give either a TEST or --replay RUN_DIR, not both")
+    spec = spec_from_run(replay) if replay is not None else load_spec(test or "smoke")
+    spec = apply_overrides(spec, time_limit=time_limit, seed=seed)
+    outcome = run_test(spec, store, lab_name=lab, keep=keep, reuse=reuse)
+    verdict = {True: "[green]VALID[/]", False: "[red]INVALID[/]"}.get(outcome.valid, "[yellow]UNKNOWN[/]")
+    out.print(f"{spec.name}: {verdict}{' (interrupted)' if outcome.interrupted else ''} — "
+              f"{outcome.run_dir / 'report.html'}")
+    raise typer.Exit(outcome.exit_code)
+
+
+def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Re-render a run's report.html and PNG plots from its files."""
+    from lab.report import render_report
+
+    _require_run_dir(run_dir)
+    out.print(str(render_report(run_dir)))
+
+
+def runs(store: Path = typer.Option(DEFAULT_STORE, "--store")) -> None:
+    """List stored runs with their verdicts and write the store's index.html."""
+    found = list_runs(store)
+    for summary in found:
+        out.print(f"{summary.started}  {summary.test:<18} {str(summary.valid):<8}"
+                  f"{' interrupted' if summary.interrupted else ''}  {summary.path}", highlight=False)
+    if not found:
+        out.print(f"no runs in {store}")
+    if store.is_dir():
+        out.print(f"index: {write_index(store, found)}")
+
+
+def bundle(run_dir: Path = typer.Argument(..., help="A run directory."),
+           out_file: Optional[Path] = typer.Option(None, "--out", help="Where to write the tar.gz.")) -> None:
+    """One tar.gz of a run for a bug report, with passwords and secrets scrubbed."""
+    from lab.bundle import make_bundle
+
+    out.print(str(make_bundle(run_dir, out_file)))
+
+
+def soak(
+    duration: str = typer.Option("8h", "--duration", help="How long to keep running tests (e.g. 90m, 8h)."),
+    tests: str = typer.Option("kill-executors,pause-executors,partition-engines,broker-outage,db-outage,"
+                              "message-loss,scale-churn,chaos", "--tests", help="Comma-separated tests to draw from."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the choice of tests and each run's seed."),
+    store: Path = typer.Option(DEFAULT_STORE, "--store"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Override each run's time limit."),
+) -> None:
+    """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed."""
+    from lab.soak import parse_duration, soak_loop
+
+    failed = soak_loop(parse_duration(duration), [t.strip() for t in tests.split(",") if t.strip()], seed, store,
+                       time_limit)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _require_run_dir(run_dir: Path) -> None:
+    if not (run_dir / "history.jsonl").exists() and not (run_dir / "results.json").exists():
+        raise LabError(f"{run_dir} is not a run directory (no history.jsonl or results.json)")
+
+
+def check_run_dir_command(run_dir: Path, as_json: bool) -> int:
+    """`mistral-lab check RUN_DIR`: re-run a stored run's checkers offline, rewrite results.json."""
+    from lab.run import check_run_dir
+    from lab.spec import spec_from_run
+
+    spec = spec_from_run(run_dir) if (run_dir / "test.yaml").exists() else None
+    results = check_run_dir(run_dir, spec.checkers if spec else None)
+    if as_json:
+        print(json.dumps(results, default=str))
+    else:
+        for name, result in results.get("checkers", {}).items():
+            out.print(f"{name:<26} {str(result.get('valid')):<8} {result.get('summary', '')}", highlight=False)
+        out.print(f"valid: {results['valid']}")
+    return {True: 0, False: 1}.get(results["valid"], 2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(report)
+    app.command()(runs)
+    app.command()(bundle)
+    app.command()(soak)

@@ -1,0 +1,74 @@
+"""`mistral-lab soak`: seeded random tests, one after another, until the duration ends.
+
+Carries on after failures, keeps every failing run (passing runs are pruned to save disk), and writes
+store/soak-summary.json and .html. Ctrl-C ends the soak after healing the current run.
+"""
+from __future__ import annotations
+
+import html
+import json
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from lab.errors import LabError
+from lab.spec import apply_overrides, load_spec
+
+console = Console(stderr=True)
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match[1]) <= 0:
+        raise LabError(f"--duration {text!r}: expected a positive number with s, m or h (e.g. 90m, 8h)")
+    return float(match[1]) * UNITS[match[2] or "s"]
+
+
+def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None) -> list[dict]:
+    from lab.run import run_test
+
+    specs = {name: load_spec(name) for name in tests}  # every test validated before the first run
+    rng = random.Random(seed)
+    deadline = time.monotonic() + duration_s
+    runs: list[dict] = []
+    try:
+        while time.monotonic() < deadline:
+            name = rng.choice(tests)
+            spec = apply_overrides(specs[name], time_limit=time_limit, seed=rng.getrandbits(31))
+            console.print(f"soak run {len(runs) + 1}: {name} seed {spec.seed}")
+            try:
+                outcome = run_test(spec, store, lab_name=f"soak-{seed}", live=False)
+                entry = {"test": name, "seed": spec.seed, "valid": outcome.valid, "run_dir": str(outcome.run_dir),
+                         "interrupted": outcome.interrupted, "lab_error": outcome.lab_error}
+            except LabError as exc:
+                entry = {"test": name, "seed": spec.seed, "valid": "lab-error", "run_dir": None, "lab_error": str(exc)}
+            runs.append(entry)
+            if entry["valid"] is True and entry["run_dir"]:
+                shutil.rmtree(entry["run_dir"], ignore_errors=True)  # keep disk for the failures
+            write_summary(store, runs, seed, duration_s)
+            if entry.get("interrupted"):
+                break
+    except KeyboardInterrupt:
+        console.print("soak interrupted")
+    write_summary(store, runs, seed, duration_s)
+    return [r for r in runs if r["valid"] is not True]
+
+
+def write_summary(store: Path, runs: list[dict], seed: int, duration_s: float) -> None:
+    failed = [r for r in runs if r["valid"] is not True]
+    summary = {"seed": seed, "duration_s": duration_s, "runs_total": len(runs), "runs_failed": len(failed),
+               "runs": runs}
+    store.mkdir(parents=True, exist_ok=True)
+    (store / "soak-summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    rows = "".join(f"<tr><td>{html.escape(r['test'])}</td><td>{r['seed']}</td><td>{html.escape(str(r['valid']))}"
+                   f"</td><td>{html.escape(str(r.get('run_dir') or r.get('lab_error') or ''))}</td></tr>"
+                   for r in runs)
+    (store / "soak-summary.html").write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>soak</title></head><body>"
+        f"<h1>soak: {len(failed)} of {len(runs)} runs failed</h1><table border=1><tr><th>test</th><th>seed</th>"
+        f"<th>valid</th><th>run</th></tr>{rows}</table></body></html>")

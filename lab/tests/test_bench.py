@@ -1,0 +1,406 @@
+"""Unit tests of the scaling benchmark: input parsing, statistics, verification, CPU math, report, compare."""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lab import bench, bench_report
+from lab.bench import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, Sample, _Reading, build_entry,
+                       parse_topologies, parse_topology, parse_workflows, percentile, spread, summarize,
+                       usage_figures)
+from lab.cli import _register_commands, app
+from lab.errors import LabError
+from workloads.reference import reference_workflow
+
+runner = CliRunner()
+_register_commands()
+TOPOLOGIES = parse_topologies("1x1x1")
+
+
+# ------------------------------------------------------------------ input
+def test_topology_parses_and_labels() -> None:
+    assert parse_topology("2x4x4") == BenchTopology(2, 4, 4)
+    assert parse_topology(" 1x2x3 ").label == "1x2x3"
+    assert [t.label for t in parse_topologies("1x1x1, 1x2x2,1x1x1")] == ["1x1x1", "1x2x2"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1x2", "malformed topology '1x2'"),
+    ("axbxc", "malformed topology 'axbxc'"),
+    ("1x2x2x2", "malformed topology"),
+    ("1-2-2", "malformed topology"),
+    ("0x1x1", "topology '0x1x1': invalid api count 0"),
+    ("1x1x0", "topology '1x1x0': invalid executor count 0"),
+    ("1x33x1", "invalid engine count 33"),
+])
+def test_malformed_topology_is_one_clear_error(text: str, message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        parse_topology(text)
+
+
+def test_workflows_parse_and_unknown_is_rejected() -> None:
+    assert parse_workflows("sequence,with-items") == ("sequence", "with-items")
+    with pytest.raises(LabError, match="unknown workflow 'sequnce'"):
+        parse_workflows("sequence,sequnce")
+    with pytest.raises(LabError, match="--workflows is empty"):
+        parse_workflows(" , ")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("n", 0, "--n 0: must be an integer between 1 and 1000"),
+    ("n", -3, "--n -3"),
+    ("concurrency", 0, "--concurrency 0"),
+    ("repeat", 0, "--repeat 0"),
+    ("executions", 0, "--executions 0"),
+    ("seconds", -1.0, "--seconds -1.0"),
+    ("poll", 0.0, "--poll 0.0"),
+])
+def test_params_reject_bad_numbers(field: str, value: object, message: str) -> None:
+    kwargs = {"poll_s" if field == "poll" else field: value}
+    with pytest.raises(LabError, match=message.replace("(", r"\(")):
+        BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, **kwargs).validate()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workflows", "sequence,bogus"], "unknown workflow 'bogus'"),
+    (["--topologies", "1x2"], "malformed topology '1x2'"),
+    (["--topologies", "1x0x1"], "invalid engine count 0"),
+    (["--n", "0"], "--n 0"),
+    (["--n", "-2"], "--n -2"),
+    (["--nemesis", "earthquake"], "unknown nemesis 'earthquake'"),
+    (["--nemesis", "pause", "--nemesis-target", "witness"], "witness is never a fault target"),
+    (["--nemesis", "kill", "--nemesis-option", "nokey"], "malformed --option 'nokey'"),
+    (["--out", "/nonexistent/dir/b.json"], "directory /nonexistent/dir does not exist"),
+])
+def test_bench_rejects_bad_input_before_touching_docker(args: list[str], message: str, monkeypatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves nothing reached the engine
+    result = runner.invoke(app, ["bench", *args])
+    assert isinstance(result.exception, LabError), result.output
+    assert message in str(result.exception)
+
+
+def test_bad_input_exits_3_from_the_real_command() -> None:
+    for args in (["--n", "0"], ["--workflows", "nope"], ["--topologies", "2x2"]):
+        done = subprocess.run([sys.executable, "-m", "lab", "bench", *args], capture_output=True, text=True,
+                              env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin"})
+        assert done.returncode == 3, done.stderr
+        assert done.stderr.startswith("error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ statistics
+def test_percentile_interpolates_like_numpy() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)
+    assert percentile([7], 95) == 7
+    assert percentile([5, 1, 3], 0) == 1 and percentile([5, 1, 3], 100) == 5
+
+
+def test_summarize_and_spread() -> None:
+    s = summarize([1.0, 2.0, 3.0, 10.0])
+    assert (s["min"], s["mean"], s["p50"], s["max"], s["count"]) == (1.0, 4.0, 2.5, 10.0, 4)
+    assert s["p95"] == pytest.approx(8.95)
+    assert summarize([]) is None
+    sp = spread([9.0, 10.0, 11.0])
+    assert sp["range"] == 2.0 and sp["rel_range"] == pytest.approx(0.2) and sp["mean"] == 10.0
+
+
+def test_mistral_timestamps_are_whole_seconds_apart() -> None:
+    assert bench.seconds_between("2026-11-24 04:33:48", "2026-11-24 04:33:50") == 2.0
+    assert bench.seconds_between("2026-11-24T04:33:48.500000", "2026-11-24 04:33:50") == 1.5
+    assert bench.seconds_between(None, "2026-11-24 04:33:50") is None
+
+
+# ------------------------------------------------------------------ one execution, verified
+class FakeApi:
+    """Stands in for ApiClient: scripted execution states and task list."""
+
+    def __init__(self, states: list[str], tasks: list[dict], node: str = "api-1"):
+        self.node, self.states, self.task_list, self.cancelled = node, list(states), tasks, []
+
+    def start(self, workflow: str, workflow_input: dict) -> dict:
+        return self._execution()
+
+    def execution(self, execution_id: str) -> dict:
+        return self._execution()
+
+    def _execution(self) -> dict:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return {"id": "ex-1", "state": state, "state_info": "boom" if state == "ERROR" else None,
+                "created_at": "2026-11-24 04:00:00", "updated_at": "2026-11-24 04:00:03"}
+
+    def tasks(self, execution_id: str) -> list[dict]:
+        return self.task_list
+
+    def cancel(self, execution_id: str) -> None:
+        self.cancelled.append(execution_id)
+
+
+def _task(state: str = "SUCCESS", start: str = "04:00:00", end: str = "04:00:01") -> dict:
+    return {"state": state, "created_at": f"2026-11-24 {start}", "finished_at": f"2026-11-24 {end}"}
+
+
+SEQ3 = reference_workflow("sequence", 3)
+
+
+def test_verified_execution_records_mistral_and_task_times() -> None:
+    api = FakeApi(["RUNNING", "SUCCESS"], [_task(), _task(end="04:00:02"), _task()])
+    sample = bench.run_execution(api, SEQ3, 0.0, timeout=5, poll=0.01)
+    assert sample.ok and sample.state == "SUCCESS"
+    assert sample.mistral_s == 3.0 and sorted(sample.task_s) == [1.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("states, tasks, error", [
+    (["ERROR"], [], "ERROR: boom"),
+    (["SUCCESS"], [_task(), _task()], "SUCCESS with 2/2 tasks succeeded, expected 3"),
+    (["SUCCESS"], [_task(), _task(), _task("ERROR")], "SUCCESS with 2/3 tasks succeeded, expected 3"),
+])
+def test_failed_or_misshapen_execution_is_not_ok(states, tasks, error) -> None:
+    sample = bench.run_execution(FakeApi(states, tasks), SEQ3, 0.0, timeout=5, poll=0.01)
+    assert not sample.ok and sample.error == error
+
+
+def test_stuck_execution_is_cancelled_and_reported() -> None:
+    api = FakeApi(["RUNNING"], [])
+    sample = bench.run_execution(api, SEQ3, 0.0, timeout=0.05, poll=0.01)
+    assert sample.error == "stuck: RUNNING after 0.05 s" and api.cancelled == ["ex-1"]
+
+
+def test_run_repeat_pins_threads_round_robin_and_runs_exactly_count(monkeypatch) -> None:
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    class Recording:
+        def __init__(self, node: str, url: str) -> None:
+            self.node = node
+
+        def close(self) -> None:
+            pass
+
+    def fake_run(api, workflow, seconds, timeout, poll) -> Sample:
+        with lock:
+            seen.append(api.node)
+        time.sleep(0.02)  # a real execution takes time, so every thread gets work
+        return Sample(api=api.node, started=1.0, finished=2.0, execution_id="x", state="SUCCESS")
+
+    monkeypatch.setattr(bench, "ApiClient", Recording)
+    monkeypatch.setattr(bench, "run_execution", fake_run)
+    params = BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, concurrency=4)
+    result = bench.run_repeat([("api-1", "u1"), ("api-2", "u2")], SEQ3, params, 10)
+    assert len(result.samples) == 10 and len(seen) == 10
+    assert set(seen) == {"api-1", "api-2"} and seen.count("api-1") >= 4 and seen.count("api-2") >= 4
+
+
+# ------------------------------------------------------------------ one entry
+def _samples(walls: list[float], error: str | None = None, start: float = 0.0) -> list[Sample]:
+    return [Sample(api="api-1", started=start + i, finished=start + i + w, execution_id=f"e{i}", state="SUCCESS",
+                   mistral_s=round(w), task_s=[1.0, 0.0, 1.0], error=error if i == 0 else None)
+            for i, w in enumerate(walls)]
+
+
+def test_entry_figures_come_from_valid_repeats_only() -> None:
+    params = BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, seconds=0.0)
+    good1 = RepeatResult(_samples([1.0, 2.0]), 3)        # wall 0 .. 3 s: 2 executions, 6 tasks
+    good2 = RepeatResult(_samples([3.0, 4.0]), 3)        # wall 0 .. 5 s
+    bad = RepeatResult(_samples([100.0, 100.0], error="ERROR: boom"), 3)
+    entry = build_entry(SEQ3, "1x1x1", "none", [good1, good2, bad], params)
+    assert entry["valid"] is False and "1/3 repeats" in entry["invalid_reason"] and "ERROR: boom" in entry["invalid_reason"]
+    assert entry["samples"] == 4 and entry["repeats_valid"] == 2
+    assert entry["exec_time_s"]["mean"] == 2.5 and entry["exec_time_s"]["max"] == 4.0
+    assert entry["executions_per_s"] == pytest.approx((2 / 3 + 2 / 5) / 2)
+    assert entry["tasks_per_s"] == pytest.approx((6 / 3 + 6 / 5) / 2)
+    assert entry["per_task_s"]["mean"] == pytest.approx(2 / 3) and entry["per_task_s"]["resolution_s"] == 1.0
+    assert entry["spread"]["exec_time_mean"]["min"] == 1.5 and entry["spread"]["exec_time_mean"]["max"] == 3.5
+    assert [r["valid"] for r in entry["repeats"]] == [True, True, False]
+
+
+def test_all_valid_entry_has_every_figure() -> None:
+    params = BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, seconds=0.25)
+    entry = build_entry(SEQ3, "1x1x1", "none", [RepeatResult(_samples([1.0, 1.0]), 3)], params)
+    assert entry["valid"] is True and "invalid_reason" not in entry
+    assert set(entry["exec_time_s"]) >= {"min", "mean", "p50", "p95", "max"}
+    assert entry["per_task_s"]["overhead_mean_s"] == pytest.approx(2 / 3 - 0.25)
+
+
+# ------------------------------------------------------------------ CPU and memory
+def test_cpu_memory_and_cpu_bound_from_readings() -> None:
+    second = 10**9
+    readings = {
+        "engine-1": [_Reading(0.0, 0, 100 * 2**20), _Reading(1.0, second, 300 * 2**20),
+                     _Reading(2.0, 2 * second, 200 * 2**20)],            # one full core for 2 s
+        "broker": [_Reading(0.0, 0, 50 * 2**20), _Reading(1.0, second // 2, 50 * 2**20),
+                   _Reading(2.0, second // 2, 50 * 2**20)],             # 50 % then idle
+    }
+    cpu, memory = usage_figures({"engine-1": "engine", "broker": "broker"}, readings, tasks_done=10,
+                                host_busy_pct=190.0, cores=2, idle_pct={"broker": 20.0})
+    assert cpu["by_container"]["engine-1"]["mean_pct"] == pytest.approx(100.0)
+    assert cpu["by_container"]["broker"]["max_pct"] == pytest.approx(50.0)
+    assert cpu["total_mean_pct"] == pytest.approx(125.0)
+    assert cpu["total_max_pct"] == pytest.approx(150.0)
+    assert cpu["cpu_bound"] is True                            # the machine was 190 % busy of 200 %
+    assert cpu["cpu_s_per_task"]["total"] == pytest.approx(0.25)
+    assert cpu["net_cpu_s_per_task"]["by_role"]["broker"] == pytest.approx((0.5 - 0.4) / 10)
+    assert memory["by_container"]["engine-1"] == pytest.approx(300.0) and memory["total_max"] == pytest.approx(350.0)
+
+
+def test_not_cpu_bound_when_lab_and_machine_have_headroom() -> None:
+    assert bench.cpu_bound(50.0, 90.0, 2) is False
+    assert bench.cpu_bound(170.0, None, 2) is True
+
+
+def test_a_restarted_container_counter_is_skipped() -> None:
+    points = [_Reading(0.0, 5 * 10**9, 0), _Reading(1.0, 10**8, 0), _Reading(2.0, 6 * 10**8, 0)]
+    assert [round(p) for _, _, p in bench._cpu_intervals(points)] == [50]
+
+
+def test_daemon_time_parses_nanoseconds() -> None:
+    assert bench._daemon_time("1970-01-01T00:00:01.500000999Z") == pytest.approx(1.5)
+
+
+# ------------------------------------------------------------------ nemesis loop
+def test_nemesis_loop_injects_and_always_heals(monkeypatch) -> None:
+    calls: list[str] = []
+
+    class FakeFault:
+        def describe(self) -> str:
+            return "fake"
+
+        def start(self, cluster, rng) -> dict:
+            calls.append("start")
+            return {"paused": ["executor-1"]}
+
+        def heal(self, cluster) -> dict:
+            calls.append("heal")
+            return {"resumed": ["executor-1"]}
+
+    monkeypatch.setattr(bench, "_make_fault", lambda config: FakeFault())
+    with bench.NemesisLoop(cluster=None, config=NemesisConfig("fake", interval_s=0.05, duration_s=0.05)) as loop:
+        time.sleep(0.3)
+    assert calls[0] == "start" and calls[-1] == "heal" and calls.count("start") == calls.count("heal") >= 2
+    assert loop.events[0]["detail"] == {"fault": "fake", "paused": ["executor-1"]}
+
+
+# ------------------------------------------------------------------ report and compare
+def _doc(exec_mean: float = 2.0, tput: float = 10.0, rel: float = 0.04, valid: bool = True,
+         topology: str = "1x1x1", cpu_pct: float = 60.0) -> dict:
+    half = rel / 2
+    entry = {
+        "workflow": "sequence", "topology": topology, "nemesis": "none", "valid": valid, "samples": 12,
+        "exec_time_s": {"min": exec_mean * 0.8, "mean": exec_mean, "p50": exec_mean, "p95": exec_mean * 1.2,
+                        "max": exec_mean * 1.3},
+        "per_task_s": {"min": 0.0, "mean": 0.3, "p50": 0.0, "p95": 1.0, "max": 1.0},
+        "tasks_per_s": tput, "executions_per_s": tput / 5,
+        "spread": {"exec_time_mean": {"min": exec_mean * (1 - half), "max": exec_mean * (1 + half), "rel_range": rel},
+                   "tasks_per_s": {"min": tput * (1 - half), "max": tput * (1 + half), "rel_range": rel},
+                   "per_task_mean": {"min": 0.25, "max": 0.35, "rel_range": 0.33}},
+        "cpu": {"cores": 2, "total_mean_pct": cpu_pct, "host_busy_pct": 150.0, "cpu_bound": cpu_pct >= 160,
+                "by_role": {"engine": {"mean_pct": cpu_pct / 2}, "broker": {"mean_pct": cpu_pct / 2}},
+                "cpu_s_per_task": {"total": 0.1}},
+        "memory_mb": {"total_max": 800.0, "by_role": {"engine": 300.0, "broker": 500.0}},
+    }
+    if not valid:
+        entry["invalid_reason"] = "1/3 repeats had failed or stuck executions"
+    return {"machine": {"cores": 2, "mem_gb": 24}, "mistral_version": "23.0.0",
+            "params": {"topologies": [topology], "concurrency": 2, "workflows": ["sequence"]}, "results": [entry]}
+
+
+def _write(tmp_path: Path, name: str, document: dict) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_compare_same_results_is_ok(tmp_path: Path) -> None:
+    a = _write(tmp_path, "a.json", _doc())
+    result = runner.invoke(app, ["bench-compare", str(a), str(a)])
+    assert result.exit_code == 0, result.output
+    assert "no regression" in result.output
+
+
+def test_compare_flags_a_regression_beyond_the_noise_bound(tmp_path: Path) -> None:
+    a = _write(tmp_path, "a.json", _doc(exec_mean=2.0, tput=10.0))
+    b = _write(tmp_path, "b.json", _doc(exec_mean=2.6, tput=7.7))     # 30 % slower, bound 8 %
+    result = runner.invoke(app, ["bench-compare", str(a), str(b)])
+    assert result.exit_code == 1, result.output
+    assert "regression" in result.output and "1.300" in result.output
+
+
+def test_compare_within_noise_is_not_a_regression() -> None:
+    comparison = bench_report.compare(_doc(exec_mean=2.0, rel=0.2), _doc(exec_mean=2.6, rel=0.2))[0]
+    assert comparison.exec_bound == pytest.approx(0.4) and comparison.status == "ok"
+    assert comparison.exec_ratio == pytest.approx(1.3)
+
+
+def test_compare_improvement_and_invalid_candidate() -> None:
+    assert bench_report.compare(_doc(exec_mean=2.0), _doc(exec_mean=1.0, tput=20.0))[0].status == "improvement"
+    invalid = bench_report.compare(_doc(), _doc(valid=False))[0]
+    assert invalid.status == "invalid" and invalid.regression
+    assert bench_report.compare(_doc(valid=False), _doc())[0].status == "baseline-invalid"
+
+
+def test_compare_noise_floor_applies_with_a_single_repeat() -> None:
+    comparison = bench_report.compare(_doc(exec_mean=2.0, rel=0.0), _doc(exec_mean=2.08, rel=0.0))[0]
+    assert comparison.exec_bound == bench_report.DEFAULT_NOISE_FLOOR and comparison.status == "ok"
+
+
+def test_compare_bad_files_exit_3(tmp_path: Path) -> None:
+    a = _write(tmp_path, "a.json", _doc())
+    other = _write(tmp_path, "other.json", _doc(topology="2x4x4"))
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    for args, message in (([str(a), str(tmp_path / "nope.json")], "no such file"),
+                          ([str(a), str(junk)], "not a benchmark JSON file"),
+                          ([str(a), str(other)], "share no (workflow, topology, nemesis) entry")):
+        result = runner.invoke(app, ["bench-compare", *args])
+        assert isinstance(result.exception, LabError) and message in str(result.exception)
+
+
+def test_report_writes_html_png_and_honest_notes(tmp_path: Path) -> None:
+    document = _doc(cpu_pct=170.0)
+    second = copy.deepcopy(document["results"][0]) | {"topology": "1x2x2", "tasks_per_s": 12.0}
+    document["results"].append(second)
+    document["params"]["topologies"] = ["1x1x1", "1x2x2"]
+    html_path, png_path = bench_report.write_report(document, tmp_path / "r.json")
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = html_path.read_text()
+    assert "CPU-bound: in 2/2 measurements" in page and "<td>12.0</td>" in page and "data:image/png;base64," in page
+    table = bench_report.markdown_table(document).splitlines()
+    assert len(table) == 4 and "| sequence | 1x1x1 | none | yes | 12 | 2.00 |" in table[2]
+
+
+def test_a_fault_that_fails_to_start_is_healed_and_logged(monkeypatch) -> None:
+    calls: list[str] = []
+
+    class HalfFault:
+        def describe(self) -> str:
+            return "half"
+
+        def start(self, cluster, rng) -> dict:
+            calls.append("start")
+            raise LabError("target engine-9 is not running")
+
+        def heal(self, cluster) -> dict:
+            calls.append("heal")
+            return {}
+
+    monkeypatch.setattr(bench, "_make_fault", lambda config: HalfFault())
+    with bench.NemesisLoop(cluster=None, config=NemesisConfig("half", interval_s=0.05, duration_s=0.05)) as loop:
+        time.sleep(0.12)
+    assert calls[:2] == ["start", "heal"]
+    assert loop.events[0] == {"t": loop.events[0]["t"], "action": "start-failed",
+                              "detail": "LabError: target engine-9 is not running"}
+
+
+def test_fault_run_is_reported_as_ratios_to_its_baseline() -> None:
+    baseline = {"exec_time_s": {"mean": 2.0}, "tasks_per_s": 10.0}
+    faulty = {"exec_time_s": {"mean": 3.0}, "tasks_per_s": 6.0}
+    assert bench.versus(baseline, faulty) == {"exec_time_ratio": 1.5, "tasks_per_s_ratio": 0.6}
+    assert bench.versus(baseline, {"exec_time_s": None, "tasks_per_s": None}) == {
+        "exec_time_ratio": None, "tasks_per_s_ratio": None}

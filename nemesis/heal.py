@@ -1,0 +1,162 @@
+"""Heal a whole lab whatever faults were left in it: the safety net behind every fault's own heal.
+
+Idempotent. In order: resume paused nodes, restore scaled roles to their baseline, start the broker and the
+database, then stopped or killed Mistral nodes of the topology, remove lab iptables chains and qdiscs in every
+node, clear the broker policies the lab added, and wait until the cluster serves again.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Callable, Iterator
+
+from lab.cluster import Cluster
+from lab.errors import LabError
+from nemesis import message_loss, netem, netfilter
+from nemesis.base import NEVER_TARGETS, exec_script
+from nemesis.scale import restore_baseline
+
+Report = Callable[[str], None]
+STARTABLE = ("exited", "created", "dead")
+INFRA_FIRST = {"broker": 0, "db": 0}
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def heal_cluster(cluster: Cluster, report: Report = _noop, wait: bool = True,
+                 timeout: float = 300.0) -> list[str]:
+    """Repair everything the nemesis may have left; returns one line per thing repaired."""
+    if not cluster.exists():
+        raise LabError(f"no lab named {cluster.name!r} is running")
+    repaired: list[str] = []
+    repaired += _resume_paused(cluster, report)
+    repaired += _restore_scale(cluster, report)
+    repaired += _start_stopped(cluster, report)
+    repaired += _clear_network(cluster, report)
+    repaired += _clear_policies(cluster, report)
+    if wait:
+        report("waiting until every node serves")
+        cluster.wait_ready(report, timeout=timeout)
+    return repaired
+
+
+def _fault_nodes(cluster: Cluster):
+    return [n for n in cluster.nodes() if n.role not in NEVER_TARGETS]
+
+
+def _resume_paused(cluster: Cluster, report: Report) -> list[str]:
+    done = []
+    for node in _fault_nodes(cluster):
+        if node.state == "paused":
+            report(f"resuming {node.name}")
+            cluster.resume(node.name)
+            done.append(f"resumed {node.name}")
+    return done
+
+
+def _restore_scale(cluster: Cluster, report: Report) -> list[str]:
+    # Start what is stopped first: scaling waits for readiness and fails on an exited node.
+    done = _start_stopped(cluster, report)
+    for role, nodes in restore_baseline(cluster).items():
+        report(f"restored {role} count ({', '.join(nodes)})")
+        done.append(f"scaled {role}: {', '.join(nodes)}")
+    return done
+
+
+def _start_stopped(cluster: Cluster, report: Report) -> list[str]:
+    """Start stopped nodes of the topology, broker and database first so Mistral nodes find them."""
+    wanted = {name for name, _ in cluster.topology().mistral_nodes()} | set(INFRA_FIRST)
+    stopped = [n for n in _fault_nodes(cluster) if n.state in STARTABLE and n.name in wanted]
+    done = []
+    for node in sorted(stopped, key=lambda n: INFRA_FIRST.get(n.name, 1)):
+        report(f"starting {node.name}")
+        cluster.start(node.name)
+        done.append(f"started {node.name}")
+    return done
+
+
+def _clear_network(cluster: Cluster, report: Report) -> list[str]:
+    done = []
+    script = netfilter.clear_all_script() + netem.clear_qdisc_script()
+    for node in _fault_nodes(cluster):
+        if not node.running:
+            continue
+        for line in exec_script(cluster, node.name, script).splitlines():
+            if line.strip():
+                report(f"{node.name}: removed {line.strip()}")
+                done.append(f"{node.name}: removed {line.strip()}")
+    return done
+
+
+def _clear_policies(cluster: Cluster, report: Report) -> list[str]:
+    done = []
+    for policy in message_loss.lab_policies(cluster):
+        report(f"clearing broker policy {policy}")
+        message_loss.clear_policy(cluster, policy)
+        done.append(f"broker: cleared policy {policy}")
+    return done
+
+
+def leftovers(cluster: Cluster) -> list[str]:
+    """What a heal would still find: lab chains, lab qdiscs, paused or stopped nodes, lab policies."""
+    found = []
+    for node in _fault_nodes(cluster):
+        if node.state != "running":
+            found.append(f"{node.name} is {node.state}")
+            continue
+        chains = exec_script(cluster, node.name, netfilter.list_chains_script()).split("\n")
+        found += [f"{node.name}: chain {c.strip()}" for c in chains if c.strip()]
+        qdiscs = exec_script(cluster, node.name, f"tc qdisc show dev {netem.DEV}")
+        if f" {netem.ROOT}: " in qdiscs:
+            found.append(f"{node.name}: qdisc {qdiscs.split()[1]}")
+    with contextlib.suppress(LabError):
+        found += [f"broker: policy {p}" for p in message_loss.lab_policies(cluster)]
+    return found
+
+
+# ------------------------------------------------------------------ signals
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so `finally` blocks heal before the process exits."""
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """While inside: SIGINT raises KeyboardInterrupt (as usual) and SIGTERM raises Interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):  # noqa: ARG001
+        raise Interrupted(f"signal {signum}")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def shielded(report: Report = _noop) -> Iterator[None]:
+    """While healing, a second Ctrl-C or SIGTERM must not abandon the cluster half-healed: note and ignore it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        report("healing in progress: wait, the lab exits once the cluster is healed")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,98 @@
+"""Reference workload: start the seed's reference workflows through every API node.
+
+Every start carries a client-supplied execution id (f="start", key=<id>), so an indeterminate start can be
+looked up later. The runner waits for started executions to settle; the completion, succeeded-despite-faults
+and exactly-once checkers judge what happened to them.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+
+import requests
+
+from lab.errors import LabError
+from workloads.client import HttpError, NodeClient
+from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
+from workloads.reference import REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
+
+
+def _kinds(value: tuple[str, ...]) -> str | None:
+    unknown = [k for k in value if k not in REFERENCE_KINDS]
+    if unknown or not value:
+        return f"unknown kind {unknown[0] if unknown else ''!r} (known: {', '.join(REFERENCE_KINDS)})"
+    return None
+
+
+SETUP_TIMEOUT_S = 90.0
+
+
+class ReferenceWorkload(Workload):
+    name = "reference"
+    description = "start reference workflows (lab.witness tasks) through every API node"
+    PARAMS = {
+        "kinds": Param(REFERENCE_KINDS, "comma-separated reference kinds to draw from", _kinds),
+        "n": Param(3, "tasks per sequence / fan-out / with-items", positive),
+        "x": Param(2, "parallel sequences", positive),
+        "seconds": Param(0.2, "seconds each witness action runs", non_negative),
+        "max_starts": Param(200, "upper bound on executions started", positive),
+    }
+    checkers = ("completion", "succeeded-despite-faults", "exactly-once", "perf")
+    starts_executions = True
+
+    def setup(self, ctx: RunContext) -> None:
+        self.workflows: dict[str, ReferenceWorkflow] = {
+            kind: reference_workflow(kind, self.params["n"], self.params["x"], self.params["seconds"])
+            for kind in self.params["kinds"]}
+        ensure_workflows(ctx.client_for(ctx.nodes[0]), [w.definition for w in self.workflows.values()])
+        self.started = 0
+
+    def next_op(self, rng: random.Random, process: int, node: str) -> Op | None:
+        if self.started >= self.params["max_starts"]:
+            return None
+        self.started += 1
+        workflow = self.workflows[rng.choice(sorted(self.workflows))]
+        execution_id = str(uuid.uuid4())  # random, not seeded: a rerun with one seed must not reuse ids
+        return Op("start", {"workflow": workflow.name, "kind": workflow.kind,
+                            "expected_tasks": workflow.expected_tasks}, execution_id)
+
+    def invoke(self, client: NodeClient, op: Op) -> Completion:
+        return start_execution(client, op)
+
+
+def start_execution(client: NodeClient, op: Op, workflow_input: dict | None = None) -> Completion:
+    """POST the execution with its client-supplied id; ok carries the state Mistral returned."""
+    try:
+        body = client.create_execution(str(op.key), op.value["workflow"], workflow_input)
+    except HttpError as exc:
+        if 400 <= exc.status < 500:
+            return Completion.fail(str(exc))
+        return Completion.info(str(exc))
+    return Completion.ok(body.get("state"))
+
+
+def ensure_workflows(client: NodeClient, definitions: list[str]) -> None:
+    """Create (or update) every workflow definition through one node; a refusal is a LabError."""
+    for definition in definitions:
+        try:
+            _create_or_update(client, definition)
+        except HttpError as exc:
+            raise LabError(f"cannot create reference workflow on {client.node}: {exc}") from None
+        except requests.RequestException as exc:
+            raise LabError(f"cannot create reference workflow on {client.node}: "
+                           f"{exc.__class__.__name__} after {SETUP_TIMEOUT_S:.0f} s") from None
+
+
+def _create_or_update(client: NodeClient, definition: str) -> None:
+    # Setup is not a measured op: a fresh API node's first definitions can take long on a loaded machine.
+    headers = {"Content-Type": "text/plain"}
+    response = client.session.post(f"{client.url}/v2/workflows", data=definition, headers=headers,
+                                   timeout=SETUP_TIMEOUT_S)
+    if response.status_code == 409:
+        response = client.session.put(f"{client.url}/v2/workflows", data=definition, headers=headers,
+                                      timeout=SETUP_TIMEOUT_S)
+    if response.status_code not in (200, 201):
+        raise HttpError(response.status_code, response.text[:300])
+
+
+__all__ = ["ReferenceWorkload", "ensure_workflows", "start_execution"]

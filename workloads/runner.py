@@ -1,0 +1,276 @@
+"""Run a workload against a cluster: N client threads pinned to API nodes, a paced generator, one history.
+
+Phases: setup -> main (until time limit / stop_event / generator exhausted) -> finish ops -> settle wait
+(executions the clients started reach a terminal state, or the settle window after the last fault passes)
+-> final reads -> collect witness log and Mistral snapshot -> run.json.
+
+A call that times out or loses its connection completes as info; that process is retired and the worker
+carries on under a fresh process id (Jepsen's rule: an info op may still take effect at any later time).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from checker.completion import default_settle_s
+from history.events import FAIL, INFO, INVOKE, OK, Event
+from lab.cluster import Cluster
+from lab.errors import LabError
+from workloads.client import INDETERMINATE, NodeClient
+from workloads.collect import collect_run_files, fetch_all
+from workloads.core import Completion, Op, RunContext, Workload
+from workloads.recorder import HistoryRecorder
+
+HISTORY_FILE = "history.jsonl"
+RUN_FILE = "run.json"
+TERMINAL = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
+OnOp = Callable[[Event], None]
+
+
+@dataclass
+class RunRecord:
+    """What a run did, and where its files are; saved as run.json for the offline checkers."""
+
+    run_id: str
+    lab: str
+    workload: dict[str, Any]
+    out_dir: str
+    api_nodes: list[str]
+    concurrency: int
+    rate: float | None
+    seed: int
+    time_limit: float
+    start_wall: float
+    main_end_wall: float = 0.0
+    quiet_since_wall: float = 0.0       # the later of main end and the last nemesis event
+    settle_s: float = 0.0
+    settled_wall: float | None = None   # when every started execution was terminal (None: never)
+    snapshot_wall: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    executions: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def save(self, out_dir: Path) -> Path:
+        path = out_dir / RUN_FILE
+        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        return path
+
+
+class Pacer:
+    """A global rate limit shared by all workers: each call waits for the next free slot."""
+
+    def __init__(self, rate: float | None, stop: threading.Event) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_at = time.monotonic()
+        self.lock = threading.Lock()
+        self.stop = stop
+
+    def wait(self, deadline: float) -> bool:
+        """False when the run should stop before the slot comes."""
+        if self.interval:
+            with self.lock:
+                slot = max(self.next_at, time.monotonic())
+                self.next_at = slot + self.interval
+            delay = slot - time.monotonic()
+            if slot > deadline:
+                return False
+            if delay > 0 and self.stop.wait(delay):
+                return False
+        return not self.stop.is_set() and time.monotonic() < deadline
+
+
+class _Session:
+    """Shared state of one run: recorder, workload, counters, fresh process ids."""
+
+    def __init__(self, workload: Workload, recorder: HistoryRecorder, on_op: OnOp | None) -> None:
+        self.workload = workload
+        self.recorder = recorder
+        self.on_op = on_op
+        self.counts = {OK: 0, FAIL: 0, INFO: 0}
+        self.started: dict[str, None] = {}  # execution ids whose start was not a certain fail (ordered)
+        self.lock = threading.Lock()
+        self.fresh = itertools.count(1_000_000)  # final-phase processes never collide with workers'
+
+    def perform(self, client: NodeClient, process: int, op: Op) -> Completion:
+        """Record invoke, call, record completion. Anything unexpected is info: the outcome is unknown."""
+        self.recorder.record(process, INVOKE, op.f, op.value, key=op.key, node=client.node)
+        try:
+            completion = self.workload.invoke(client, op)
+        except INDETERMINATE as exc:
+            completion = Completion.info(f"{type(exc).__name__}: {_short(exc)}")
+        except Exception as exc:  # noqa: BLE001 - an unknown error never proves the op did not happen
+            completion = Completion.info(f"unexpected {type(exc).__name__}: {_short(exc)}")
+        event = self.recorder.record(process, completion.type, op.f, completion.value, key=op.key,
+                                     node=client.node, error=completion.error)
+        with self.lock:
+            self.counts[completion.type] += 1
+            if op.f == "start" and completion.type != FAIL and op.key is not None:
+                self.started[str(op.key)] = None
+        with self.workload.lock:
+            self.workload.observe(op, completion)
+        if self.on_op is not None:
+            self.on_op(event)
+        return completion
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _worker(session: _Session, slot: int, concurrency: int, node: str, url: str, seed: int, deadline: float,
+            pacer: Pacer, timeout: float) -> None:
+    client = NodeClient(node, url, timeout)
+    rng = random.Random(seed * 7919 + slot)
+    process = slot
+    try:
+        while pacer.wait(deadline):
+            with session.workload.lock:
+                op = session.workload.next_op(rng, process, node)
+            if op is None:
+                return
+            if session.perform(client, process, op).type == INFO:
+                process += concurrency  # retire the process; a fresh id takes its place
+    finally:
+        client.close()
+
+
+def _run_main(session: _Session, urls: dict[str, str], concurrency: int, rate: float | None, seed: int,
+              time_limit: float, stop: threading.Event, timeout: float) -> None:
+    nodes = sorted(urls)
+    deadline = time.monotonic() + time_limit
+    pacer = Pacer(rate, stop)
+    threads = [threading.Thread(target=_worker, name=f"client-{slot}", daemon=True,
+                                args=(session, slot, concurrency, nodes[slot % len(nodes)],
+                                      urls[nodes[slot % len(nodes)]], seed, deadline, pacer, timeout))
+               for slot in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:  # a worker finishes its op in flight: at most one client timeout past the deadline
+        thread.join(max(0.0, deadline - time.monotonic()) + timeout * 3 + 5)
+
+
+def _run_pinned(session: _Session, urls: dict[str, str], ops: list[Op], timeout: float,
+                stop: threading.Event) -> None:
+    """Run final-phase ops: one sequential thread per node, each op on its `node` (default: the first)."""
+    by_node: dict[str, list[Op]] = {}
+    for op in ops:
+        node = op.node if op.node in urls else sorted(urls)[0]
+        by_node.setdefault(node, []).append(op)
+
+    def run(node: str, node_ops: list[Op]) -> None:
+        client = NodeClient(node, urls[node], timeout)
+        process = next(session.fresh)
+        try:
+            for op in node_ops:
+                if stop.is_set():
+                    return
+                if session.perform(client, process, op).type == INFO:
+                    process = next(session.fresh)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in by_node.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout * (len(ops) + 1) + 5)
+
+
+def wait_settled(urls: dict[str, str], execution_ids: list[str], quiet_since: Callable[[], float],
+                 settle_s: float, stop: threading.Event, poll_s: float = 2.0, timeout: float = 10.0
+                 ) -> tuple[float | None, list[str]]:
+    """Poll until every known execution is terminal (or absent: its indeterminate start never happened),
+    or `settle_s` have passed since `quiet_since()`. Returns (when settled or None, unsettled ids)."""
+    pending = set(execution_ids)
+    while True:
+        states = _execution_states(urls, timeout)
+        if states is not None:
+            pending = {i for i in pending if i in states and states[i] not in TERMINAL}
+            if not pending:
+                return time.time(), []
+        if time.time() >= quiet_since() + settle_s or stop.wait(poll_s):
+            return None, sorted(pending)
+
+
+def _execution_states(urls: dict[str, str], timeout: float) -> dict[str, str] | None:
+    """id -> state through the first API node that answers; None if none does (a fault may still be on)."""
+    for node, url in sorted(urls.items()):
+        client = NodeClient(node, url, timeout)
+        try:
+            rows = fetch_all(client, "/v2/executions", "executions", {"fields": "id,state"})
+            return {row["id"]: row["state"] for row in rows}
+        except (requests.RequestException, ValueError, LabError):
+            continue
+        finally:
+            client.close()
+    return None
+
+
+def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time_limit: float = 30.0,
+                 concurrency: int = 4, rate: float | None = 10.0, seed: int = 0,
+                 stop_event: threading.Event | None = None, on_op: OnOp | None = None,
+                 recorder: HistoryRecorder | None = None, settle_s: float | None = None,
+                 collect: bool = True, client_timeout: float = 10.0) -> RunRecord:
+    """Run `workload` against `cluster`; writes history.jsonl (unless `recorder` is given), run.json and,
+    with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. Returns the RunRecord."""
+    if time_limit <= 0 or concurrency <= 0 or (rate is not None and rate < 0):
+        raise LabError("time limit and concurrency must be > 0 and rate >= 0")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    urls = cluster.api_urls()
+    if not urls:
+        raise LabError(f"lab {cluster.name!r} has no running API node")
+    overrides = cluster.topology().overrides
+    own_recorder = recorder is None
+    recorder = recorder or HistoryRecorder(out / HISTORY_FILE)
+    stop = stop_event or threading.Event()
+    record = RunRecord(run_id=uuid.uuid4().hex[:8], lab=cluster.name, workload=workload.describe(),
+                       out_dir=str(out), api_nodes=sorted(urls), concurrency=concurrency, rate=rate or None,
+                       seed=seed, time_limit=time_limit, start_wall=recorder.start_wall, overrides=overrides,
+                       settle_s=settle_s if settle_s is not None else default_settle_s(overrides,
+                                                                                       _action_seconds(workload)))
+    ctx = RunContext(record.run_id, urls, out, lambda node: NodeClient(node, urls[node], client_timeout), seed)
+    session = _Session(workload, recorder, on_op)
+    try:
+        workload.setup(ctx)
+        _run_main(session, urls, concurrency, rate, seed, time_limit, stop, client_timeout)
+        record.main_end_wall = time.time()
+        _run_pinned(session, urls, workload.finish_ops(ctx), client_timeout, stop)
+        if workload.starts_executions:
+            quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
+            record.settled_wall, record.unsettled = wait_settled(urls, list(session.started), quiet,
+                                                                 record.settle_s, stop)
+            record.quiet_since_wall = quiet()
+        else:
+            record.quiet_since_wall = max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)
+        _run_pinned(session, urls, workload.final_reads(ctx), client_timeout, stop)
+    finally:
+        recorder.close() if own_recorder else recorder.flush()
+        record.counts = dict(session.counts)
+        record.executions = list(session.started)
+        record.files["history"] = str(recorder.path)
+        record.save(out)
+    if collect:
+        paths = collect_run_files(cluster, out, record.executions)
+        record.files.update({name: str(path) for name, path in paths.items()})
+        record.snapshot_wall = json.loads(paths["snapshot"].read_text())["taken_at"]
+        record.save(out)
+    return record
+
+
+def _action_seconds(workload: Workload) -> float:
+    return float(workload.params.get("seconds", 0.0) or 0.0)
+
+
+__all__ = ["HISTORY_FILE", "RUN_FILE", "RunRecord", "collect_run_files", "run_workload", "wait_settled"]

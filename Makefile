@@ -24,9 +24,10 @@ test-unit: install
 
 # The default laptop run before a commit.
 lab-test: install
-	$(BIN)/python -m lab.smoke
+	$(LAB) run lab-test
 
-lab-smoke: lab-test
+lab-smoke: install
+	$(BIN)/python -m lab.smoke
 
 bench-checker: install
 	$(BIN)/python -m checker.bench

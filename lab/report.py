@@ -39,29 +39,33 @@ def load_run(run_dir: Path) -> tuple[list[Event], dict, dict]:
 
 
 def nemesis_periods(events: list[Event]) -> list[NemesisPeriod]:
-    """Pair each fault's start with its heal. A nemesis event's value carries {"phase": "start"|"heal", ...};
-    an unhealed fault lasts until the end of the history."""
+    """Fault periods from the nemesis ops: from a fault's successful start to its heal (a whole-cluster heal,
+    f="heal", closes everything still open; an unhealed fault lasts until the end of the history)."""
     end_s = events[-1].time / 1e9 if events else 0.0
+    described: dict[str, str] = {}
     open_faults: dict[str, tuple[float, str]] = {}
     periods = []
     for event in events:
-        if event.process != "nemesis" or event.type == "invoke":
+        if event.process != "nemesis":
             continue
         value = event.value if isinstance(event.value, dict) else {}
-        fault_id = str(value.get("id") or event.f)
-        if value.get("phase") == "start":
-            open_faults[fault_id] = (event.time / 1e9, _describe_fault(event.f, value))
-        elif value.get("phase") == "heal" and fault_id in open_faults:
-            start, label = open_faults.pop(fault_id)
-            periods.append(NemesisPeriod(start, event.time / 1e9, label))
+        action = value.get("action")
+        if event.type == "invoke" and action == "start":
+            described[event.f] = str(value.get("description") or _describe_fault(event.f, value))
+        elif event.type == "ok" and action == "start":
+            open_faults[event.f] = (event.time / 1e9, described.get(event.f, event.f))
+        elif event.type in ("ok", "info") and action in ("heal", "heal-cluster"):
+            closing = list(open_faults) if event.f == "heal" else [event.f]
+            for fault in closing:
+                if fault in open_faults:
+                    start, label = open_faults.pop(fault)
+                    periods.append(NemesisPeriod(start, event.time / 1e9, label))
     periods.extend(NemesisPeriod(start, end_s, label + " (never healed)") for start, label in open_faults.values())
     return sorted(periods, key=lambda p: p.start_s)
 
 
 def _describe_fault(f: str, value: dict) -> str:
-    target = value.get("targets") or value.get("target") or value.get("nodes") or ""
-    if isinstance(target, list):
-        target = ", ".join(map(str, target))
+    target = value.get("target") or ""
     return f"{f} {target}".strip()
 
 
@@ -70,18 +74,66 @@ def client_ops(events: list[Event]) -> list[Operation]:
 
 
 def _anomalies(results: dict) -> list[dict]:
-    """Every anomaly any checker reported, flattened: {checker, explanation, op_index?}."""
-    found = []
+    """Every anomaly any checker reported, flattened to {checker, explanation, op_index?} for the report."""
+    found: list[dict] = []
     for name, result in (results.get("checkers") or {}).items():
-        for anomaly in result.get("anomalies") or []:
-            entry = anomaly if isinstance(anomaly, dict) else {"explanation": str(anomaly)}
-            found.append({"checker": name, **entry})
-        counterexample = result.get("counterexample")
-        if counterexample:
-            found.append({"checker": name, "explanation": counterexample.get("explanation", "not linearizable"),
-                          "op_index": (counterexample.get("op") or {}).get("index"),
-                          "key": counterexample.get("key")})
+        found.extend({"checker": name, **entry} for entry in _checker_anomalies(result))
     return found
+
+
+def _checker_anomalies(result: dict) -> list[dict]:
+    entries: list[dict] = []
+    counterexample = result.get("counterexample")
+    if counterexample:
+        op = counterexample.get("op") or {}
+        entries.append({"explanation": f"key {counterexample.get('key')!r}: {counterexample.get('explanation')}",
+                        "op_index": op.get("invoke_index")})
+    for duplicate in result.get("duplicates") or []:
+        legal = "legal: the action is idempotent" if duplicate.get("legal") else "ILLEGAL for a non-idempotent action"
+        ids = duplicate.get("action_execution_id") or ", ".join(duplicate.get("action_executions") or [])
+        entries.append({"explanation": f"{duplicate.get('kind')}: task {duplicate.get('task')!r} of execution "
+                                       f"{duplicate.get('workflow_execution_id')} ran more than once "
+                                       f"(action execution(s) {ids}); {legal}"})
+    for key in ("phantoms", "missing"):
+        for entry in result.get(key) or []:
+            entries.append({"explanation": f"{entry.get('reason')}: action execution "
+                                           f"{entry.get('action_execution_id')} (task {entry.get('task')!r}, "
+                                           f"execution {entry.get('workflow_execution_id')})"})
+    for stuck in result.get("stuck") or []:
+        entries.append({"explanation": f"execution {stuck.get('id')} stuck in {stuck.get('state')}: "
+                                       f"{json.dumps(stuck, default=str)[:400]}"})
+    for ex_id in result.get("lost") or []:
+        entries.append({"explanation": f"execution {ex_id}: the client's start was acknowledged but Mistral "
+                                       "does not know it"})
+    for entry in result.get("failed_but_created") or []:
+        entries.append({"explanation": f"execution {entry.get('id')}: the start failed on {entry.get('node')} "
+                                       f"({entry.get('error')}) but Mistral created it ({entry.get('state')})"})
+    for cause, count in (result.get("causes") or {}).items():
+        entries.append({"explanation": f"{count} execution(s) built to succeed ended in ERROR: {cause}"})
+    return entries
+
+
+def checker_summary(result: dict) -> str:
+    """One human line per checker for the summary table."""
+    if result.get("reason"):
+        return str(result["reason"])
+    if "terminal" in result:
+        states = ", ".join(f"{n} {s}" for s, n in result["terminal"].items())
+        return f"{result.get('started')} started: {states}; {result.get('stuck_count', 0)} stuck"
+    if "duplicate_count" in result:
+        dups = sum(result["duplicate_count"].values())
+        return (f"{result.get('runs')} witnessed runs of {result.get('action_executions')} action executions; "
+                f"{dups} duplicates, {result.get('phantom_count')} phantoms, {result.get('missing_count')} missing, "
+                f"{result.get('interrupted_count')} cut short by a fault")
+    if "built_to_succeed" in result:
+        return f"{result['built_to_succeed']} built to succeed: {result.get('errored')} ended in ERROR"
+    if "model" in result and "ops" in result:
+        return f"{result['ops']} ops over {result.get('keys')} keys against {result['model']}"
+    if "ops" in result and isinstance(result["ops"], dict):
+        parts = [f"{f}: {v.get('count')} ops, p50 {v.get('latency_ms', {}).get('p50', 0):.0f} ms"
+                 for f, v in result["ops"].items()]
+        return "; ".join(parts)
+    return ""
 
 
 # ------------------------------------------------------------------ PNG plots (matplotlib)
@@ -241,7 +293,7 @@ def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
     label = _verdict_label(valid) + (" (interrupted)" if results.get("interrupted") else "")
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td><span class='verdict v-{str(r.get('valid')).lower()}'>"
-        f"{_verdict_label(r.get('valid'))}</span></td><td>{html.escape(str(r.get('summary', '')))}</td></tr>"
+        f"{_verdict_label(r.get('valid'))}</span></td><td>{html.escape(checker_summary(r))}</td></tr>"
         for name, r in (results.get("checkers") or {}).items())
     anomaly_items = "".join(
         f"<li><b>{html.escape(a['checker'])}</b>: {html.escape(str(a.get('explanation', '')))}"

@@ -52,6 +52,8 @@ class LiveState:
 
     def enter(self, phase: str) -> None:
         self.phase, self.phase_started = phase, time.monotonic()
+        if not console.is_terminal:  # CI and pipes get one line per phase instead of the live table
+            console.print(f"[run] phase: {phase} ({time.monotonic() - self.started:.0f} s)", highlight=False)
 
     def render(self) -> Table:
         elapsed = max(1e-6, time.monotonic() - self.started)
@@ -156,6 +158,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                 except Exception as exc:  # healing must not hide the run's own outcome
                     console.print(f"[red]heal failed:[/] {exc}")
                 _collect_logs(cluster, run_dir)
+                _collect_if_missing(cluster, run_dir)
                 if not keep and not reusing:
                     cluster.down()
     return finish_run(run_dir, spec, interrupted, lab_error, nemesis)
@@ -197,6 +200,19 @@ def _keep_cluster_files(cluster: Cluster, run_dir: Path) -> None:
     secrets = cluster.state_dir / "secrets.json"
     if secrets.exists():  # kept so a bundle can scrub these exact values; never bundled itself
         shutil.copy2(secrets, run_dir / SECRETS_FILE)
+
+
+def _collect_if_missing(cluster: Cluster, run_dir: Path) -> None:
+    """An interrupted or failed run still gets its witness log and Mistral snapshot, so it can be checked."""
+    from workloads.collect import collect_run_files
+
+    run_file = run_dir / "run.json"
+    if not run_file.exists() or (run_dir / "witness.jsonl").exists():
+        return
+    try:
+        collect_run_files(cluster, run_dir, json.loads(run_file.read_text()).get("executions") or [])
+    except Exception as exc:  # the cluster may be too broken to answer; the history is still checked
+        console.print(f"[yellow]could not collect the witness log and snapshot:[/] {exc}")
 
 
 def _collect_logs(cluster: Cluster, run_dir: Path) -> None:

@@ -107,11 +107,9 @@ def leftovers(cluster: Cluster) -> list[str]:
         if node.state != "running":
             found.append(f"{node.name} is {node.state}")
             continue
-        chains = exec_script(cluster, node.name, netfilter.list_chains_script()).split("\n")
-        found += [f"{node.name}: chain {c.strip()}" for c in chains if c.strip()]
-        qdiscs = exec_script(cluster, node.name, f"tc qdisc show dev {netem.DEV}")
-        if f" {netem.ROOT}: " in qdiscs:
-            found.append(f"{node.name}: qdisc {qdiscs.split()[1]}")
+        script = netfilter.list_chains_script() + netem.list_qdisc_script()
+        found += [f"{node.name}: {line.strip()}"
+                  for line in exec_script(cluster, node.name, script).splitlines() if line.strip()]
     with contextlib.suppress(LabError):
         found += [f"broker: policy {p}" for p in message_loss.lab_policies(cluster)]
     return found

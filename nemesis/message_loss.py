@@ -103,9 +103,10 @@ class MessageLoss(Fault):
         if mode == "purge":
             purged = {}
             for queue in queues(cluster):
-                if re.search(pattern, queue["name"]):
+                # Only queues holding messages: each rabbitmqctl call boots an Erlang VM (seconds).
+                if re.search(pattern, queue["name"]) and int(queue.get("messages_ready", 0)) > 0:
                     rabbitmqctl(cluster, "purge_queue", queue["name"])
-                    purged[queue["name"]] = int(queue.get("messages_ready", 0))
+                    purged[queue["name"]] = int(queue["messages_ready"])
             return {"target": target, "mode": mode, "purged_ready_messages": purged}
         definition = policy_definition(mode, self.options["ttl_ms"], self.options["max_length"])
         self.policy = f"{POLICY_PREFIX}{uuid.uuid4().hex[:8]}"

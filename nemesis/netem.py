@@ -53,6 +53,11 @@ def clear_qdisc_script() -> str:
             f"if [ -n \"$kind\" ]; then tc qdisc del dev {DEV} root && echo \"qdisc $kind\"; fi\ntrue\n")
 
 
+def list_qdisc_script() -> str:
+    """Prints `qdisc <kind>` when the lab's root qdisc is present."""
+    return (f"tc qdisc show dev {DEV} 2>/dev/null | sed -n 's/^qdisc \\([a-z_]*\\) {ROOT}: root.*/qdisc \\1/p'\n")
+
+
 def tbf_leaf(rate: str, burst: str, latency_ms: int) -> str:
     return f"tbf rate {rate} burst {burst} latency {latency_ms}ms"
 

@@ -11,8 +11,6 @@ rules in the namespace are legacy), else iptables. Heal looks in every backend p
 """
 from __future__ import annotations
 
-import shlex
-
 CHAIN = "MISTRAL-LAB"
 BACKENDS = ("iptables-legacy", "iptables-nft", "iptables")
 _PICK_BACKEND = ('if command -v iptables-legacy >/dev/null 2>&1 && iptables-legacy -w -L -n >/dev/null 2>&1; '
@@ -117,15 +115,11 @@ def clear_all_script() -> str:
 
 
 def list_chains_script() -> str:
-    """Prints every lab chain present, as `<backend> <chain>`."""
+    """Prints every lab chain present, as `chain <backend> <chain>`."""
     return "\n".join([
         f"for b in {' '.join(BACKENDS)}; do",
         '  command -v "$b" >/dev/null 2>&1 || continue',
-        f"  $b -w -S 2>/dev/null | sed -n 's/^-N \\({CHAIN}[^ ]*\\)$/\\1/p' | sed \"s/^/$b /\"",
+        f"  $b -w -S 2>/dev/null | sed -n 's/^-N \\({CHAIN}[^ ]*\\)$/\\1/p' | sed \"s/^/chain $b /\"",
         "done",
         "true",
     ]) + "\n"
-
-
-def quote(text: str) -> str:
-    return shlex.quote(text)

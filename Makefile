@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
-.PHONY: install test test-unit lab-test lab-smoke bench-checker bench-cluster bench-history bench soak clean-labs
+.PHONY: install test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak clean-labs
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,17 @@ bench-checker: install
 
 bench-cluster: install
 	$(BIN)/python -m lab.bench_cluster
+
+bench-workloads: install
+	$(BIN)/python -m workloads.bench
+
+# Reference workflows across topologies (4-6 min on 2 cores); writes bench.json, bench.html, bench.png.
+bench: install
+	$(LAB) bench --workflows sequence,parallel,with-items --topologies 1x1x1,1x2x2 --n 5 --repeat 3 --out bench.json
+
+# Nightly soak: randomized seeded tests; failing runs are kept in store/.
+soak: install
+	$(LAB) soak --duration $(or $(DURATION),8h)
 
 clean-labs: install
 	$(BIN)/python -c "from lab.cluster import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

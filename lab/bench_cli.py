@@ -79,19 +79,21 @@ def _nemesis_config(name: str, target: str | None, options: list[str], interval:
 # The console shows what fits 80 characters; the .md/.html files carry the full table.
 CONSOLE_COLUMNS = (("workflow", "workflow"), ("topology", "topo"), ("nemesis", "fault"), ("valid", "ok"),
                    ("exec mean s", "mean s"), ("exec p95 s", "p95 s"), ("per-task mean s", "task s"),
-                   ("tasks/s", "tasks/s"), ("lab CPU % (of cores)", "CPU %"))
+                   ("tasks/s", "tasks/s"), ("CPU % lab / machine (of cores)", "CPU % lab/all"))
 
 
 def _print_results(document: dict) -> None:
     cores = document["machine"]["cores"]
     table = Table(title=f"bench: Mistral {document.get('mistral_version')}, {cores} cores "
                         f"(CPU %: 100 = one core, * = CPU-bound)")
-    picked = [TABLE_HEADER.index(full) for full, _ in CONSOLE_COLUMNS]
-    for _, short in CONSOLE_COLUMNS:
-        table.add_column(short)
+    faults = any(e["nemesis"] != "none" for e in document["results"])
+    columns = [c for c in CONSOLE_COLUMNS if faults or c[0] != "nemesis"]  # no fault column without faults
+    picked = [TABLE_HEADER.index(full) for full, _ in columns]
+    for _, short in columns:
+        table.add_column(short, no_wrap=True)
     for row in table_rows(document):
         cells = [row[i] for i in picked]
-        cells[-1] = cells[-1].split(" /")[0] + ("*" if "CPU-bound" in cells[-1] else "")
+        cells[-1] = cells[-1].split(" (of")[0].replace(" / ", "/") + ("*" if "CPU-bound" in cells[-1] else "")
         table.add_row(*cells)
     out.print(table)
     for note in notes(document):
@@ -107,11 +109,11 @@ def bench_compare(
     if not 0 <= floor < 10:
         raise LabError(f"--floor {floor}: must be a fraction between 0 and 10, e.g. 0.05")
     results = compare(load_results(baseline), load_results(candidate), floor)
-    table = Table(title=f"bench-compare {baseline.name} -> {candidate.name}")
-    for column in ("workflow", "topology", "nemesis", "exec time B/A", "tasks/s B/A", "noise bound", "verdict"):
-        table.add_column(column)
+    table = Table(title=f"bench-compare {baseline} -> {candidate} (tput = tasks/s; noise = exec/tput bounds)")
+    for column in ("workflow", "topo", "fault", "exec B/A", "tput B/A", "noise ±", "verdict"):
+        table.add_column(column, no_wrap=True)
     for c in results:
-        bound = f"±{c.exec_bound:.0%} / ±{c.tput_bound:.0%}" if c.exec_bound is not None else "-"
+        bound = f"{c.exec_bound:.0%}/{c.tput_bound:.0%}" if c.exec_bound is not None else "-"
         colour = "red" if c.regression else "green" if c.status == "improvement" else ""
         table.add_row(*c.key, _ratio(c.exec_ratio), _ratio(c.tput_ratio), bound,
                       f"[{colour}]{c.status}[/]" if colour else c.status)

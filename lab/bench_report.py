@@ -12,6 +12,7 @@ from typing import Any
 
 from lab.errors import LabError
 
+CONTENDED_PCT = 50.0       # other processes using half a core or more: measurements are not comparable
 NOISY_REL_RANGE = 0.2      # repeats further apart than 20 % of their mean are called out as noisy
 DEFAULT_NOISE_FLOOR = 0.05  # bench-compare never trusts differences below 5 %
 
@@ -71,6 +72,12 @@ def notes(document: dict[str, Any]) -> list[str]:
             f"{worst['topology']}, lab {worst['cpu']['total_mean_pct']:.0f} %, machine "
             f"{_fmt(worst['cpu'].get('host_busy_pct'), 0)} % of {cores * 100} %). Adding nodes there cannot add "
             "throughput; it only adds processes competing for the same cores.")
+    contended = [e for e in document["results"] if (others_pct(e) or 0.0) >= CONTENDED_PCT]
+    if contended:
+        listed = ", ".join(f"{e['workflow']} @ {e['topology']} ({others_pct(e):.0f} %)" for e in contended)
+        found.append(f"Contended: processes outside this lab (other labs, the benchmark client, dockerd) used half a "
+                     f"core or more during {listed}. Differences between topologies measured under different "
+                     "outside load are partly the machine, not Mistral; rerun on a quiet machine to compare.")
     for entry in document["results"]:
         if not entry["valid"]:
             found.append(f"INVALID {entry['workflow']} @ {entry['topology']} (nemesis {entry['nemesis']}): "
@@ -84,9 +91,17 @@ def notes(document: dict[str, Any]) -> list[str]:
     return found
 
 
+def others_pct(entry: dict[str, Any]) -> float | None:
+    """CPU % the machine spent outside this lab's containers during a measurement."""
+    cpu = entry.get("cpu") or {}
+    if cpu.get("host_busy_pct") is None:
+        return None
+    return max(0.0, cpu["host_busy_pct"] - cpu.get("total_mean_pct", 0.0))
+
+
 TABLE_HEADER = ("workflow", "topology", "nemesis", "valid", "samples", "exec mean s", "exec p50 s", "exec p95 s",
                 "exec min-max s", "per-task mean s", "cpu s/task", "tasks/s", "exec/s", "tasks/s repeats min-max",
-                "lab CPU % (of cores)", "mem MB")
+                "CPU % lab / machine (of cores)", "mem MB")
 
 
 def table_rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -103,7 +118,8 @@ def table_rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
             _fmt(_stat(e, "per_task_s", "mean")), _fmt((cpu.get("cpu_s_per_task") or {}).get("total"), 3),
             _fmt(e.get("tasks_per_s"), 1), _fmt(e.get("executions_per_s"), 2),
             _range(e, "tasks_per_s", 1),
-            f"{_fmt(cpu.get('total_mean_pct'), 0)} / {cores * 100}" + (" CPU-bound" if cpu.get("cpu_bound") else ""),
+            f"{_fmt(cpu.get('total_mean_pct'), 0)} / {_fmt(cpu.get('host_busy_pct'), 0)} (of {cores * 100})"
+            + (" CPU-bound" if cpu.get("cpu_bound") else ""),
             _fmt((e.get("memory_mb") or {}).get("total_max"), 0),
         ))
     return rows
@@ -204,7 +220,7 @@ def _plot_cpu(ax, document: dict[str, Any]) -> None:
     ax.set_ylabel("CPU % (100 = one core)")
     ax.set_ylim(0, cores * 100 * 1.1)
     ax.set_title("mean CPU by role (fault-free, mean over workflows)", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: the bars fill the axes
 
 
 def plot_png(document: dict[str, Any]) -> bytes:

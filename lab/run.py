@@ -29,6 +29,7 @@ from lab.store import check_writable, new_run_dir
 console = Console(stderr=True)
 EXIT_BY_VERDICT = {True: 0, False: 1, "unknown": 2}
 EXIT_LAB_FAILED = 3
+NEMESIS_JOIN_TIMEOUT_S = 600.0  # a heal waits for restarted nodes to be ready; bounded all the same
 
 
 @dataclass
@@ -151,7 +152,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
         finally:
             stop.set()
             if nemesis is not None:
-                nemesis.join(timeout=360)
+                nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
             if cluster.exists():
                 try:
                     heal_cluster(cluster, wait=False)
@@ -180,15 +181,22 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state, 
     """The workload runs its own settle wait and snapshot; the nemesis schedule ends within the time limit,
     and its final whole-cluster heal is recorded in the same history (the settle window counts from it)."""
     load = spec.workload
+
+    def heal_then_settle() -> None:
+        state.enter("heal")
+        if nemesis is not None:
+            nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)  # the schedule ends within the time limit, then heals
+        state.enter("settle")
+
     try:
         run_workload(cluster, workload, run_dir, time_limit=spec.time_limit_s,
                      concurrency=int(load.get("concurrency", 4)), rate=load.get("rate", 10.0),
-                     seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True)
+                     seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True,
+                     before_settle=heal_then_settle)
     finally:
-        state.enter("heal")
         if nemesis is not None:
             nemesis.stop()
-            nemesis.join(timeout=360)
+            nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
         recorder.close()
 
 

@@ -29,7 +29,11 @@ def _existing(name: str) -> Cluster:
 def _fault_help() -> str:
     import nemesis  # noqa: F401  (fills the registry)
 
-    return "; ".join(f"{name}: {cls.summary}" for name, cls in sorted(FAULTS.items()))
+    lines = []
+    for name, cls in sorted(FAULTS.items()):
+        options = ", ".join(f"{key} ({opt.default!r})" for key, opt in cls.OPTIONS.items())
+        lines.append(f"{name}: {cls.summary}." + (f" Options: {options}." if options else ""))
+    return "\n\n".join(lines)
 
 
 def nemesis_command(
@@ -44,7 +48,7 @@ def nemesis_command(
 ) -> None:
     """Inject one fault by hand (to reproduce a bug), keep it for --duration seconds, then heal.
 
-    Ctrl-C or SIGTERM heals before exiting. Faults: see `mistral-lab nemesis --help` epilog.
+    Ctrl-C or SIGTERM heals before exiting. The faults and their options are listed below.
     """
     if duration <= 0:
         raise LabError(f"--duration must be > 0 seconds, got {duration:g}")
@@ -111,5 +115,5 @@ def heal_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("nemesis", epilog="Faults: " + _fault_help())(nemesis_command)
+    app.command("nemesis", epilog="Faults:\n\n" + _fault_help())(nemesis_command)
     app.command("heal")(heal_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from typing import Callable, Iterator
 
 from lab.cluster import Cluster
@@ -91,13 +92,26 @@ def _clear_network(cluster: Cluster, report: Report) -> list[str]:
     return done
 
 
-def _clear_policies(cluster: Cluster, report: Report) -> list[str]:
+def _clear_policies(cluster: Cluster, report: Report, timeout: float = 120.0) -> list[str]:
     done = []
-    for policy in message_loss.lab_policies(cluster):
+    for policy in _policies_once_broker_answers(cluster, report, timeout):
         report(f"clearing broker policy {policy}")
         message_loss.clear_policy(cluster, policy)
         done.append(f"broker: cleared policy {policy}")
     return done
+
+
+def _policies_once_broker_answers(cluster: Cluster, report: Report, timeout: float) -> list[str]:
+    """Lab policies in the broker; a broker just started (or resumed) needs some seconds before it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return message_loss.lab_policies(cluster)
+        except LabError as exc:
+            if time.monotonic() > deadline:
+                raise LabError(f"cannot clear broker policies: {exc}") from exc
+            report("waiting for the broker to answer")
+            time.sleep(2.0)
 
 
 def leftovers(cluster: Cluster) -> list[str]:

@@ -42,6 +42,15 @@ def restore_baseline(cluster: Cluster, roles: list[str] | None = None) -> dict[s
     return changed
 
 
+def _scalable(role: str, count: int, delta: int) -> bool:
+    """A role a random scale may pick: it has nodes (or gains some) and stays within its limits."""
+    try:
+        validate_count(role, count + delta)
+    except LabError:
+        return False
+    return count > 0 or delta > 0
+
+
 @register
 class Scale(Fault):
     name = "scale"
@@ -65,10 +74,7 @@ class Scale(Fault):
         topology = cluster.topology()
         role = self.target
         if role == "random":
-            roles = [r for r in self.ROLES if topology.count(r) + self.options["delta"] >= (1 if r != "notifier"
-                                                                                         else 0)
-                     and (topology.count(r) > 0 or self.options["delta"] > 0)]
-            role = rng.choice(roles)
+            role = rng.choice([r for r in self.ROLES if _scalable(r, topology.count(r), self.options["delta"])])
         before = topology.count(role)
         after = validate_count(role, before + self.options["delta"])
         baseline = load_baseline(cluster)

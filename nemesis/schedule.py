@@ -7,6 +7,7 @@ the next starts), records every step as nemesis ops, and heals everything in `fi
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 from lab.cluster import Cluster
 from lab.errors import LabError
 from lab.topology import MISTRAL_ROLES, Topology
-from nemesis.base import INFRA_TARGETS, Fault, make_fault
+from nemesis.base import FAULTS, Fault, make_fault
 
 Record = Callable[..., Any]  # record(process, type, f, value), e.g. HistoryWriter.append
 CHAOS = "chaos"
@@ -87,17 +88,23 @@ class Schedule:
                            "each fault is healed before the next starts")
         if not 0 <= jitter < 1:
             raise LabError(f"jitter must be in [0, 1), got {jitter}")
-        items = [spec] if isinstance(spec, str) else list(spec)
+        items = [FaultSpec.of(i) for i in ([spec] if isinstance(spec, str) else list(spec))]
         if not items:
             raise LabError("empty nemesis spec: name at least one fault or chaos")
-        self.chaos = any(i == CHAOS for i in items)
-        self.specs = [FaultSpec.of(i) for i in items if i != CHAOS]
+        chaos = [i for i in items if i.fault == CHAOS]
+        self.chaos = bool(chaos)
+        self.specs = [i for i in items if i.fault != CHAOS]
+        if chaos and "exclude" in chaos[0].options:  # {"fault": "chaos", "options": {"exclude": [...]}}
+            exclude = tuple(chaos[0].options["exclude"])
         for s in self.specs:
             make_fault(s.fault, s.options, s.target)  # LabError on bad input, before any run
         self.seed, self.interval_s, self.duration_s, self.jitter = seed, interval_s, duration_s, jitter
         self.start_s = interval_s / 2 if start_s is None else start_s
         self.inventory = inventory
-        self.exclude = exclude
+        unknown = sorted(set(exclude) - set(FAULTS))
+        if unknown:
+            raise LabError(f"chaos exclude: unknown fault {unknown[0]!r}: choose among {', '.join(sorted(FAULTS))}")
+        self.exclude = tuple(exclude)
 
     def decisions(self, total_s: float | None = None) -> Iterator[Decision]:
         """Decisions in time order; endless without total_s, else those whose fault ends within total_s."""
@@ -224,6 +231,10 @@ class NemesisRunner(threading.Thread):
             for decision in self.schedule.decisions(self.total_s):
                 if self.stop_event.wait(max(0.0, started + decision.at_s - time.monotonic())):
                     break
+                if self.total_s is not None and \
+                        time.monotonic() - started + decision.duration_s > self.total_s:
+                    self.report("nemesis: slow heals used up the time limit; no further faults")
+                    break  # a late fault would outlast the run's time limit
                 active = self._inject(decision)
                 if active is None:
                     continue
@@ -291,3 +302,20 @@ class NemesisRunner(threading.Thread):
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0][:300] if text else ''}"
+
+
+@contextlib.contextmanager
+def nemesis_running(cluster: Cluster, schedule: Schedule, record: Record, total_s: float | None = None,
+                    **kwargs: Any) -> Iterator[NemesisRunner]:
+    """Run a schedule in the background for the duration of a with-block; on leaving it (normally, on an
+    exception or on Ctrl-C) stop the runner and wait until it has healed the cluster."""
+    from nemesis.heal import shielded
+
+    runner = NemesisRunner(cluster, schedule, record, total_s=total_s, **kwargs)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        with shielded():
+            runner.join()

@@ -221,9 +221,12 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
                  concurrency: int = 4, rate: float | None = 10.0, seed: int = 0,
                  stop_event: threading.Event | None = None, on_op: OnOp | None = None,
                  recorder: HistoryRecorder | None = None, settle_s: float | None = None,
-                 collect: bool = True, client_timeout: float = 10.0) -> RunRecord:
+                 collect: bool = True, client_timeout: float = 10.0,
+                 before_settle: Callable[[], None] | None = None) -> RunRecord:
     """Run `workload` against `cluster`; writes history.jsonl (unless `recorder` is given), run.json and,
-    with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. Returns the RunRecord."""
+    with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. `before_settle` runs between the
+    main phase and the settle wait (the run pipeline waits there for the nemesis to finish and heal).
+    Returns the RunRecord."""
     if time_limit <= 0 or concurrency <= 0 or (rate is not None and rate < 0):
         raise LabError("time limit and concurrency must be > 0 and rate >= 0")
     out = Path(out_dir)
@@ -247,6 +250,8 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
         _run_main(session, urls, concurrency, rate, seed, time_limit, stop, client_timeout)
         record.main_end_wall = time.time()
         _run_pinned(session, urls, workload.finish_ops(ctx), client_timeout, stop)
+        if before_settle is not None:
+            before_settle()
         if workload.starts_executions:
             quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
             record.settled_wall, record.unsettled = wait_settled(urls, list(session.started), quiet,

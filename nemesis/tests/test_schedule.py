@@ -48,6 +48,11 @@ def test_chaos_respects_exclusions() -> None:
     decisions = list(Schedule("chaos", seed=3, interval_s=5, duration_s=1,
                               exclude=("scale", "db", "broker", "netem")).decisions(1000))
     assert not {d.fault for d in decisions} & {"scale", "db", "broker", "netem"}
+    from_spec = Schedule([{"fault": "chaos", "options": {"exclude": ["scale", "db", "broker", "netem"]}}],
+                         seed=3, interval_s=5, duration_s=1)
+    assert list(from_spec.decisions(1000)) == decisions
+    with pytest.raises(LabError, match="chaos exclude: unknown fault 'nuke'"):
+        Schedule("chaos", seed=3, exclude=("nuke",))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -66,7 +71,7 @@ def test_bad_schedules_are_refused(kwargs: dict, message: str) -> None:
 # ------------------------------------------------------------------ runner against a fake cluster
 class FakeFault(Fault):
     name = "fake"
-    OPTIONS = {"fail": Opt(bool, False, "start raises")}
+    OPTIONS = {"fail": Opt(bool, False, "start raises"), "heal_s": Opt(float, 0.0, "seconds a heal takes")}
     ROLES = ("engine",)
     DEFAULT_TARGET = "random"
     log: list[str] = []
@@ -78,6 +83,7 @@ class FakeFault(Fault):
         return {"node": self.target}
 
     def heal(self, cluster: Any) -> dict[str, Any]:
+        time.sleep(self.options["heal_s"])
         FakeFault.log.append(f"heal {self.target}")
         return {"node": self.target}
 
@@ -145,3 +151,17 @@ def test_failed_start_is_recorded_as_info_and_still_healed(fake_fault) -> None:
     assert [(t, f) for _, t, f, _ in records[:2]] == [("invoke", "fake"), ("info", "fake")]
     assert "boom" in records[1][3]["error"]
     assert FakeFault.log == ["start engine-1", "heal engine-1"] and runner.injected == 0
+
+
+def test_slow_heals_never_push_faults_past_the_time_limit(fake_fault) -> None:
+    records, record = _records()
+    schedule = Schedule([FaultSpec("fake", "engine-1", {"heal_s": 0.35})], seed=1, interval_s=0.2,
+                        duration_s=0.05, start_s=0, jitter=0)
+    assert len(list(schedule.decisions(1.0))) == 5  # at 0, 0.2, ... 0.8
+    runner = NemesisRunner(object(), schedule, record, total_s=1.0)
+    started = time.monotonic()
+    runner.start()
+    runner.join(5)
+    # Each heal takes 0.4 s: the third fault starts at 0.8 s, a fourth could not end within the 1 s limit.
+    assert runner.injected == 3 and time.monotonic() - started < 1.5
+    assert FakeFault.log == ["start engine-1", "heal engine-1"] * 3

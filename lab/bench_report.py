@@ -224,11 +224,9 @@ def _plot_cpu(ax, document: dict[str, Any]) -> None:
 
 
 def plot_png(document: dict[str, Any]) -> bytes:
-    import matplotlib
+    from lab.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     _plot_lines(axes[0], document, _tput, "tasks/s", f"throughput at concurrency "
                 f"{document.get('params', {}).get('concurrency', '?')} (bars: repeat min-max)")

@@ -140,9 +140,7 @@ def checker_summary(result: dict) -> str:
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -151,12 +149,18 @@ def _shade(ax, periods: list[NemesisPeriod]) -> None:
         ax.axvspan(period.start_s, max(period.end_s, period.start_s + 0.05), color="#9e9e9e", alpha=0.25, lw=0)
 
 
-def plot_timeline(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
+def pyplot():
+    """matplotlib without a display (the report is rendered on servers and in CI)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_timeline(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
+    plt = pyplot()
     lanes = _lanes(ops)
     fig, ax = plt.subplots(figsize=(12, max(2.5, 0.25 * len(lanes) + 1.5)))
     _shade(ax, periods)
@@ -172,11 +176,7 @@ def plot_timeline(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
 
 
 def plot_latency(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 4))
     _shade(ax, periods)
     for f in sorted({op.f for op in ops}):
@@ -193,11 +193,7 @@ def plot_latency(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
 
 
 def plot_throughput(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 3))
     _shade(ax, periods)
     for status in ("ok", "fail", "info"):

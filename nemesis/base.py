@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from lab.cluster import Cluster, Node
 from lab.errors import LabError
+from lab.keyvalue import parse_key_values
 from lab.topology import MISTRAL_ROLES
 
 INFRA_TARGETS = ("broker", "db")
@@ -73,13 +74,7 @@ def parse_options(fault: str, spec: Mapping[str, Opt], given: Mapping[str, objec
 
 def parse_option_items(items: list[str]) -> dict[str, str]:
     """`k=v` strings from the command line into a dict."""
-    parsed: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise LabError(f"malformed --option {item!r}: expected key=value, e.g. probability=0.3")
-        parsed[key.strip()] = value.strip()
-    return parsed
+    return parse_key_values(items, "--option", "probability=0.3")
 
 
 # ------------------------------------------------------------------ targets

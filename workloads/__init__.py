@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab.errors import LabError
+from lab.keyvalue import parse_key_values
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.execution_state import ExecutionStateWorkload
 from workloads.reference_load import ReferenceWorkload
@@ -27,14 +28,8 @@ def make_workload(name: str, params: dict[str, Any] | None = None) -> Workload:
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
-    """`k=v` strings into a dict; a malformed item is a LabError."""
-    params: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise LabError(f"bad --param {item!r}: expected key=value")
-        params[key.strip().replace("-", "_")] = value.strip()
-    return params
+    """`k=v` strings into a dict (dashes in keys become underscores); a malformed item is a LabError."""
+    return {key.replace("-", "_"): value for key, value in parse_key_values(items, "--param", "n=4").items()}
 
 
 __all__ = ["WORKLOADS", "Completion", "Op", "RunContext", "Workload", "make_workload", "parse_params"]

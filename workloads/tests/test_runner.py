@@ -103,7 +103,7 @@ def test_registry_and_parameters() -> None:
         make_workload("register", {"keys": "0"})
     with pytest.raises(LabError, match="unknown kind 'spiral'"):
         make_workload("reference", {"kinds": "sequence,spiral"})
-    with pytest.raises(LabError, match="bad --param 'novalue'"):
+    with pytest.raises(LabError, match="malformed --param 'novalue'"):
         parse_params(["novalue"])
     assert make_workload("reference", parse_params(["kinds=join,with-items", "n=4"])).params["kinds"] == \
         ("join", "with-items")

@@ -29,6 +29,7 @@ ROLE_ORDER = {role: i for i, role in enumerate(("api", "engine", "executor", "no
                                                  "witness", "db-init"))}
 RPC_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor", "notifier": "mistral_notifier"}
 Report = Callable[[str], None]
+DRAIN_TIMEOUT_S = 60.0
 
 
 def _noop(_: str) -> None:
@@ -321,14 +322,57 @@ class Cluster:
             return added
         removed = topology.node_names(role)[count:]
         for node in reversed(removed):
-            report(f"{'killing' if kill else 'stopping'} {node}")
             if kill:
+                report(f"killing {node}")
                 self.kill(node)
             else:
+                report(f"draining {node}")
+                self.drain(node)
+                report(f"stopping {node}")
                 self.stop(node)
         self._compose_call("rm", self._compose().compose.rm, services=removed, stop=True, volumes=True)
         write_cluster_files(self.state_dir, new_topology, images)
         return removed
+
+    def in_flight_actions(self, node: str) -> int:
+        """Witnessed action runs started on `node` that have not ended (0 when the witness cannot answer)."""
+        try:
+            text = requests.get(f"{self.witness_url()}/records", timeout=10).text
+        except (requests.RequestException, LabError):
+            return 0
+        open_runs: set[str] = set()
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn last line while the witness writes
+            if record.get("executor") != node:
+                continue
+            if record.get("phase") == "start":
+                open_runs.add(record.get("run_id"))
+            else:
+                open_runs.discard(record.get("run_id"))
+        return len(open_runs)
+
+    def drain(self, node: str, timeout: float = DRAIN_TIMEOUT_S, quiet_s: float = 1.0) -> bool:
+        """Wait until `node` runs no witnessed action for `quiet_s` (bounded by `timeout`).
+
+        Mistral 23's executor abandons an in-flight action on SIGTERM (its heartbeats stop and the engine
+        fails the action with "Heartbeat wasn't received"), so a graceful removal waits for the node to be
+        idle first; `--kill` / abrupt removal skips this on purpose."""
+        if not node.startswith("executor-"):
+            return True
+        deadline = time.monotonic() + timeout
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.in_flight_actions(node) == 0:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= quiet_s:
+                    return True
+            else:
+                idle_since = None
+            time.sleep(0.2)
+        return False
 
     def iter_running(self, role: str) -> Iterator[Node]:
         return (n for n in self.nodes(role) if n.running)

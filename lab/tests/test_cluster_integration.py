@@ -78,7 +78,8 @@ def test_scaling_executors_while_a_workflow_runs(shared_cluster: Cluster) -> Non
         assert len([n for n in shared_cluster.nodes("executor") if n.running]) == 3
         assert shared_cluster.scale("executor", 1) == ["executor-2", "executor-3"]
         assert [n.name for n in shared_cluster.nodes("executor")] == ["executor-1"]
-        assert mistral_api.wait_terminal(api, execution.id, timeout=180) == "SUCCESS"
+        state = mistral_api.wait_terminal(api, execution.id, timeout=180)
+        assert state == "SUCCESS", api.executions.get(execution.id).state_info
     finally:
         shared_cluster.scale("executor", 2)  # other tests expect the shared 2/2/2 shape
     assert shared_cluster.health()["executor-2"]

@@ -57,7 +57,7 @@ def _screenshot(report: Path, out: Path) -> None:
 
 def test_run_with_faults_keeps_everything_and_replays_the_same_schedule(shared_cluster: Cluster,
                                                                           tmp_path: Path) -> None:
-    spec = _spec_file(tmp_path, "it-run", 24, [{"fault": "scale", "target": "executor", "options": {"delta": -1}},
+    spec = _spec_file(tmp_path, "it-run", 24, [{"fault": "pause", "target": "random:api"},
                                                {"fault": "kill", "target": "random:api"}], 10, 5)
     store = tmp_path / "store"
     proc = _lab("run", str(spec), "--lab", shared_cluster.name, "--reuse", "--store", str(store))

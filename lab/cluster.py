@@ -10,7 +10,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import docker.errors
 import requests
@@ -336,23 +336,19 @@ class Cluster:
 
     def in_flight_actions(self, node: str) -> int:
         """Witnessed action runs started on `node` that have not ended (0 when the witness cannot answer)."""
+        from checker.run_files import witness_runs
+
         try:
             text = requests.get(f"{self.witness_url()}/records", timeout=10).text
         except (requests.RequestException, LabError):
             return 0
-        open_runs: set[str] = set()
+        records = []
         for line in text.splitlines():
             try:
-                record = json.loads(line)
+                records.append(json.loads(line))
             except ValueError:
                 continue  # a torn last line while the witness writes
-            if record.get("executor") != node:
-                continue
-            if record.get("phase") == "start":
-                open_runs.add(record.get("run_id"))
-            else:
-                open_runs.discard(record.get("run_id"))
-        return len(open_runs)
+        return sum(1 for run in witness_runs(records) if run.executor == node and not run.completed)
 
     def drain(self, node: str, timeout: float = DRAIN_TIMEOUT_S, quiet_s: float = 0.5) -> bool:
         """Wait until `node` runs no witnessed action for `quiet_s` (bounded by `timeout`; False if it never
@@ -374,9 +370,6 @@ class Cluster:
                 idle_since = None
             time.sleep(0.2)
         return False
-
-    def iter_running(self, role: str) -> Iterator[Node]:
-        return (n for n in self.nodes(role) if n.running)
 
 
 def list_labs() -> list[str]:

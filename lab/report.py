@@ -217,9 +217,9 @@ def _lane(op: Operation) -> str:
 
 
 def _lanes(ops: list[Operation]) -> dict[str, int]:
-    names = sorted({_lane(op) for op in ops}, key=lambda lane: (lane.split(" / ")[0], int(lane.split("/ p")[1])
-                                                                if lane.split("/ p")[1].isdigit() else 0))
-    return {name: i for i, name in enumerate(names)}
+    """One lane per (node, process), grouped by node, processes in numeric order."""
+    order = sorted({(op.node or "?", op.process) for op in ops}, key=lambda lane: (lane[0], str(lane[1]).zfill(9)))
+    return {f"{node} / p{process}": i for i, (node, process) in enumerate(order)}
 
 
 def svg_timeline(ops: list[Operation], periods: list[NemesisPeriod], marked: set[int]) -> str:

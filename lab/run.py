@@ -106,7 +106,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
     from nemesis.heal import heal_cluster, interrupts_raise
     from nemesis.schedule import NemesisRunner
     from workloads.recorder import HistoryRecorder
-    from workloads.runner import HISTORY_FILE, run_workload
+    from workloads.runner import HISTORY_FILE
 
     lab_name = lab_name or f"run-{spec.name}"[:30].rstrip("-_")
     spec.topology(lab_name).validate()
@@ -139,7 +139,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                     state.nemesis = nemesis
                     nemesis.start()
                 state.enter("load + nemesis" if nemesis else "load")
-                _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state, run_workload)
+                _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state)
         except KeyboardInterrupt:
             interrupted = True
             console.print("[yellow]interrupted: healing the cluster and keeping the history so far[/]")
@@ -177,9 +177,11 @@ def _say(state: LiveState, message: str) -> None:
         console.print(f"[{state.phase}] {message}", highlight=False)
 
 
-def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state, run_workload) -> None:
+def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) -> None:
     """The workload runs its own settle wait and snapshot; the nemesis schedule ends within the time limit,
     and its final whole-cluster heal is recorded in the same history (the settle window counts from it)."""
+    from workloads.runner import run_workload
+
     load = spec.workload
 
     def heal_then_settle() -> None:
@@ -247,6 +249,11 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     if lab_error:
         results["lab_error"] = lab_error
     results.update(extra or {})
+    return write_results(run_dir, results)
+
+
+def write_results(run_dir: Path, results: dict) -> dict:
+    """results.json with the overall verdict first, so a person (or `head`) sees it at once."""
     ordered = {"valid": results.pop("valid"), **results}
     (run_dir / "results.json").write_text(json.dumps(ordered, indent=1, default=str) + "\n")
     return ordered
@@ -255,9 +262,9 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
 def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis) -> RunOutcome:
     extra = {"nemesis_errors": nemesis.errors} if nemesis is not None and nemesis.errors else {}
     if not (run_dir / "run.json").exists():
-        results = {"valid": "unknown", "checkers": {}, "interrupted": interrupted, "lab_error": lab_error,
-                   "note": "the run stopped before the workload started: nothing to check"}
-        (run_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        results = write_results(run_dir, {"valid": "unknown", "checkers": {}, "interrupted": interrupted,
+                                          "lab_error": lab_error,
+                                          "note": "the run stopped before the workload started: nothing to check"})
     else:
         results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error, extra)
     render_report(run_dir)

@@ -13,6 +13,7 @@ MISTRAL_ROLES = ("api", "engine", "executor", "notifier")
 INFRA_ROLES = ("db", "broker", "witness")
 DATABASES = ("mariadb", "postgres")
 MINIMUM = {"api": 1, "engine": 1, "executor": 1, "notifier": 0}
+MAXIMUM = 32
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 SET_RE = re.compile(r"^(?P<section>[A-Za-z_][\w-]*)\.(?P<option>[A-Za-z_][\w-]*)=(?P<value>.*)$")
 
@@ -71,9 +72,8 @@ def validate_role(role: str) -> str:
 
 def validate_count(role: str, count: int) -> int:
     validate_role(role)
-    if count < max(MINIMUM[role], 1 if role != "notifier" else 0) or count > 32:
-        low = MINIMUM[role]
-        raise LabError(f"invalid {role} count {count}: must be between {low} and 32")
+    if not MINIMUM[role] <= count <= MAXIMUM:
+        raise LabError(f"invalid {role} count {count}: must be between {MINIMUM[role]} and {MAXIMUM}")
     return count
 
 

@@ -47,4 +47,4 @@ soak: install
 	$(LAB) soak --duration $(or $(DURATION),8h)
 
 clean-labs: install
-	$(BIN)/python -c "from lab.cluster import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"
+	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

@@ -19,7 +19,7 @@ SHARED_OVERRIDES = [
 
 
 def _docker_or_skip() -> None:
-    from lab.docker_env import docker_available
+    from cluster.docker_env import docker_available
 
     if docker_available():
         return
@@ -40,8 +40,8 @@ def unique_lab_name(prefix: str) -> str:
 @pytest.fixture(scope="session")
 def shared_cluster(docker_ready):
     """A 2 api / 2 engine / 2 executor cluster shared by every test that does not need its own."""
-    from lab.cluster import Cluster
-    from lab.topology import Topology, parse_overrides
+    from cluster.control import Cluster
+    from cluster.topology import Topology, parse_overrides
 
     name = unique_lab_name("labtest")
     cluster = Cluster(name)

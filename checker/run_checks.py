@@ -17,7 +17,7 @@ from checker.exactly_once import check_exactly_once
 from checker.perf import check_perf
 from checker.run_files import RunFiles
 from history.events import HistoryError
-from lab.errors import LabError
+from cluster.errors import LabError
 
 LINEARIZABLE_TIME_LIMIT_S = 120.0
 

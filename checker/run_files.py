@@ -18,7 +18,7 @@ from typing import Any
 from history.events import Event, HistoryError
 from history.pairing import Operation, pair_operations
 from history.reader import TornLineWarning, read_history
-from lab.errors import LabError
+from cluster.errors import LabError
 
 RUN_FILE, HISTORY_FILE, WITNESS_FILE, SNAPSHOT_FILE = "run.json", "history.jsonl", "witness.jsonl", \
     "mistral-snapshot.json"

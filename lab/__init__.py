@@ -2,6 +2,6 @@
 
 The `lab` package is the CLI and the cluster control API (find, start, stop, kill, pause, resume, scale nodes).
 """
-from lab.errors import LabError
+from cluster.errors import LabError
 
 __all__ = ["LabError"]

@@ -37,9 +37,9 @@ from typing import Any, Callable, Sequence
 
 import requests
 
-from lab.cluster import Cluster
-from lab.errors import LabError
-from lab.topology import Topology, validate_count
+from cluster.control import Cluster
+from cluster.errors import LabError
+from cluster.topology import Topology, validate_count
 from workloads.reference import MAX_N, REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
 
 Report = Callable[[str], None]
@@ -763,7 +763,7 @@ class Bench:
                         overrides={k: dict(v) for k, v in overrides.items()})
 
     def _register_workflows(self) -> None:
-        from lab import mistral_api
+        from cluster import mistral_api
 
         api = mistral_api.client(next(iter(self.cluster.api_urls().values())))
         for workflow in self.workflows.values():

@@ -12,9 +12,9 @@ from rich.table import Table
 from lab.bench import Bench, BenchParams, NemesisConfig, check_nemesis, parse_topologies, parse_workflows
 from lab.bench_report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, load_results, markdown_table, notes,
                               table_rows, write_report)
-from lab.errors import LabError
+from cluster.errors import LabError
 from lab.progress import phase
-from lab.topology import NAME_RE
+from cluster.topology import NAME_RE
 
 out = Console()
 

@@ -10,9 +10,9 @@ import statistics
 import time
 import uuid
 
-from lab.cluster import Cluster
-from lab.images import ensure_images
-from lab.topology import Topology
+from cluster.control import Cluster
+from cluster.images import ensure_images
+from cluster.topology import Topology
 
 
 def measure_once() -> tuple[float, float]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 CONTENDED_PCT = 50.0       # other processes using half a core or more: measurements are not comparable
 NOISY_REL_RANGE = 0.2      # repeats further apart than 20 % of their mean are called out as noisy

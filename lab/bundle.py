@@ -13,7 +13,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 SECRETS_FILE = ".secrets.json"
 MASK = "***"

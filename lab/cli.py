@@ -6,7 +6,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 app = typer.Typer(
     name="mistral-lab",
@@ -26,10 +26,7 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from checker import cli as checker_cli
-    from lab import bench_cli, cluster_cli, run_cli
-    from nemesis import cli as nemesis_cli
-    from workloads import cli as workloads_cli
+    from lab import bench_cli, checker_cli, cluster_cli, nemesis_cli, run_cli, workloads_cli
 
     for module in (cluster_cli, run_cli, checker_cli, workloads_cli, nemesis_cli, bench_cli):
         module.register(app)

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lab.cluster import Cluster, list_labs
-from lab.errors import LabError
-from lab.images import DEFAULT_MISTRAL_VERSION, ensure_images
+from cluster.control import Cluster, list_labs
+from cluster.errors import LabError
+from cluster.images import DEFAULT_MISTRAL_VERSION, ensure_images
 from lab.progress import phase
-from lab.render import API_PORT
-from lab.topology import DATABASES, Topology, parse_overrides, validate_count, validate_role
+from cluster.render import API_PORT
+from cluster.topology import DATABASES, Topology, parse_overrides, validate_count, validate_role
 
 out = Console()
 NameOption = typer.Option("mistral-lab", "--name", "-n", help="Lab (compose project) name.")

@@ -20,8 +20,8 @@ from rich.live import Live
 from rich.table import Table
 
 from lab.bundle import SECRETS_FILE
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from lab.report import render_report
 from lab.spec import TestSpec, dump_spec
 from lab.store import check_writable, new_run_dir

@@ -1,4 +1,4 @@
-"""CLI for the run pipeline: run, report, runs, bundle, soak (and `check RUN_DIR` via checker.cli)."""
+"""CLI for the run pipeline: run, report, runs, bundle, soak (and `check RUN_DIR` via lab.checker_cli)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from lab.errors import LabError
+from cluster.errors import LabError
 from lab.store import DEFAULT_STORE, list_runs, write_index
 
 out = Console()

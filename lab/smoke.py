@@ -9,11 +9,11 @@ import time
 
 from rich.console import Console
 
-from lab import mistral_api
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster import mistral_api
+from cluster.control import Cluster
+from cluster.errors import LabError
 from lab.progress import phase
-from lab.topology import Topology
+from cluster.topology import Topology
 
 SMOKE_WORKFLOW = """
 version: '2.0'

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from lab.errors import LabError
+from cluster.errors import LabError
 from lab.spec import apply_overrides, load_spec
 
 console = Console(stderr=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
-from lab.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
+from cluster.errors import LabError
+from cluster.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 DEFAULT_STORE = Path("store")
 

@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
-from lab.cluster import Cluster, Node
-from lab.errors import LabError
-from lab.keyvalue import parse_key_values
-from lab.topology import MISTRAL_ROLES
+from cluster.control import Cluster, Node
+from cluster.errors import LabError
+from cluster.keyvalue import parse_key_values
+from cluster.topology import MISTRAL_ROLES
 
 INFRA_TARGETS = ("broker", "db")
 TARGET_ROLES = (*MISTRAL_ROLES, *INFRA_TARGETS)       # every role a fault may touch; never the witness

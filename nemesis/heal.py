@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Callable, Iterator
 
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from nemesis import message_loss, netem, netfilter
 from nemesis.base import NEVER_TARGETS, exec_script
 from nemesis.scale import restore_baseline

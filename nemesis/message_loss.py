@@ -13,8 +13,8 @@ import re
 import uuid
 from typing import Any
 
-from lab.cluster import RPC_TOPICS, Cluster
-from lab.errors import LabError
+from cluster.control import RPC_TOPICS, Cluster
+from cluster.errors import LabError
 from nemesis.base import NODE_RE, Fault, Opt, register
 
 POLICY_PREFIX = "mistral-lab-"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from nemesis import netfilter
 from nemesis.base import TARGET_ROLES, Fault, Opt, exec_script, register
 from nemesis.nodes import state_of

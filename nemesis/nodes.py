@@ -1,8 +1,8 @@
 """Helpers shared by the faults that take whole nodes down: bring them back and wait until they serve."""
 from __future__ import annotations
 
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 
 RESTART_TIMEOUT = 180.0
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from nemesis.base import Fault, Opt
 from nemesis.nodes import RESTART_TIMEOUT, bring_back, state_of
 from nemesis.partition import LinkCutter, isolate_links, partition_nodes

@@ -9,8 +9,8 @@ import random
 import uuid
 from typing import Any, Iterable
 
-from lab.cluster import Cluster, Node
-from lab.errors import LabError
+from cluster.control import Cluster, Node
+from cluster.errors import LabError
 from nemesis import netfilter
 from nemesis.base import TARGET_ROLES, Fault, Opt, check_target_syntax, exec_script, register, resolve_targets
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lab.cluster import Cluster
+from cluster.control import Cluster
 from nemesis.base import TARGET_ROLES, Fault, register
 from nemesis.nodes import state_of
 

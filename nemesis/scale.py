@@ -7,9 +7,9 @@ import json
 import random
 from typing import Any
 
-from lab.cluster import Cluster
-from lab.errors import LabError
-from lab.topology import MISTRAL_ROLES, validate_count
+from cluster.control import Cluster
+from cluster.errors import LabError
+from cluster.topology import MISTRAL_ROLES, validate_count
 from nemesis.base import NODE_RE, Fault, Opt, register
 
 BASELINE_FILE = "nemesis-scale.json"

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from lab.cluster import Cluster
-from lab.errors import LabError
-from lab.topology import MISTRAL_ROLES, Topology
+from cluster.control import Cluster
+from cluster.errors import LabError
+from cluster.topology import MISTRAL_ROLES, Topology
 from nemesis.base import FAULTS, Fault, make_fault
 
 Record = Callable[..., Any]  # record(process, type, f, value), e.g. HistoryWriter.append

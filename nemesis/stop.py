@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lab.cluster import Cluster
+from cluster.control import Cluster
 from nemesis.base import TARGET_ROLES, Fault, Opt, register
 from nemesis.nodes import bring_back
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.errors import LabError
-from lab.keyvalue import parse_key_values
+from cluster.errors import LabError
+from cluster.keyvalue import parse_key_values
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.execution_state import ExecutionStateWorkload
 from workloads.reference_load import ReferenceWorkload

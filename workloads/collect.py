@@ -14,8 +14,8 @@ from typing import Any, Iterable
 import requests
 
 from checker.run_files import mistral_time
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from workloads.client import NodeClient
 
 WITNESS_FILE = "witness.jsonl"

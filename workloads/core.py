@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from history.events import FAIL, INFO, OK, Key
-from lab.errors import LabError
+from cluster.errors import LabError
 
 if TYPE_CHECKING:
     from workloads.client import NodeClient

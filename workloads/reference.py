@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 REFERENCE_KINDS = ("sequence", "parallel", "par-sequences", "join", "seq-join", "with-items", "complex")
 MAX_N = 1000

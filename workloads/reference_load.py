@@ -11,7 +11,7 @@ import uuid
 
 import requests
 
-from lab.errors import LabError
+from cluster.errors import LabError
 from workloads.client import HttpError, NodeClient
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import REFERENCE_KINDS, ReferenceWorkflow, reference_workflow

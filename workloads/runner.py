@@ -23,8 +23,8 @@ import requests
 
 from checker.completion import default_settle_s
 from history.events import FAIL, INFO, INVOKE, OK, Event
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from workloads.client import INDETERMINATE, NodeClient
 from workloads.collect import collect_run_files, fetch_all
 from workloads.core import Completion, Op, RunContext, Workload

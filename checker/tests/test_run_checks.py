@@ -11,7 +11,7 @@ import pytest
 from checker.perf import quantiles
 from checker.run_checks import check_run, overall
 from checker.tests.runfixtures import action, execution, snapshot, task, witness, write_run
-from lab.errors import LabError
+from cluster.errors import LabError
 
 
 def _clean(run_dir: Path) -> Path:

@@ -17,7 +17,7 @@ from lab.bench import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, 
                        parse_topologies, parse_topology, parse_workflows, percentile, spread, summarize,
                        usage_figures)
 from lab.cli import _register_commands, app
-from lab.errors import LabError
+from cluster.errors import LabError
 from workloads.reference import reference_workflow
 
 runner = CliRunner()

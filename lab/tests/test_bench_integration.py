@@ -25,7 +25,7 @@ def _bench(tmp_path: Path, name: str, *args: str, timeout: float = 600) -> tuple
 
 
 def _no_containers_left(name: str) -> bool:
-    from lab.cluster import Cluster
+    from cluster.control import Cluster
 
     return not Cluster(name).exists()
 
@@ -36,7 +36,7 @@ def test_short_benchmark_across_two_topologies(docker_ready, tmp_path: Path) -> 
         done, document = _bench(tmp_path, name, "--workflows", "sequence,parallel", "--topologies", "1x1x1,1x2x2",
                                 "--n", "3", "--repeat", "2", "--concurrency", "2", "--executions", "4")
     finally:
-        from lab.cluster import Cluster
+        from cluster.control import Cluster
 
         Cluster(name).down()  # idempotent; the command tears down itself, this guards a timeout
     assert _no_containers_left(name)
@@ -78,7 +78,7 @@ def test_measurement_under_a_fault_beside_its_baseline(docker_ready, tmp_path: P
                              "--repeat", "1", "--executions", "6", "--nemesis", "pause",
                              "--nemesis-target", "executor-1", "--nemesis-interval", "1", "--nemesis-duration", "2")
     finally:
-        from lab.cluster import Cluster
+        from cluster.control import Cluster
 
         Cluster(name).down()
     assert _no_containers_left(name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab.bundle import make_bundle, scrub
-from lab.errors import LabError
+from cluster.errors import LabError
 
 
 def _run_dir(tmp_path: Path) -> Path:

@@ -5,8 +5,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lab.cli import _register_commands, app
-from lab.errors import LabError
-from lab.topology import Topology, parse_overrides
+from cluster.errors import LabError
+from cluster.topology import Topology, parse_overrides
 
 runner = CliRunner()
 _register_commands()
@@ -36,7 +36,7 @@ def test_scale_rejects_unknown_role_and_bad_count() -> None:
 
 
 def test_no_docker_daemon_is_one_clear_line(monkeypatch) -> None:
-    from lab import docker_env
+    from cluster import docker_env
 
     docker_env.engine.cache_clear()
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -49,7 +49,7 @@ def test_no_docker_daemon_is_one_clear_line(monkeypatch) -> None:
 
 
 def test_unknown_mistral_version_is_rejected(monkeypatch) -> None:
-    from lab import images
+    from cluster import images
 
     with pytest.raises(LabError, match="unknown Mistral version 99.0.0"):
         images.check_mistral_version("99.0.0")

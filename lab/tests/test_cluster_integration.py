@@ -10,13 +10,13 @@ import requests
 from typer.testing import CliRunner
 
 from conftest import unique_lab_name
-from lab import mistral_api
+from cluster import mistral_api
 from lab.cli import _register_commands, app
-from lab.cluster import PROJECT_LABEL, Cluster
-from lab.docker_env import engine
-from lab.errors import LabError
+from cluster.control import PROJECT_LABEL, Cluster
+from cluster.docker_env import engine
+from cluster.errors import LabError
 from lab.smoke import run_through_every_api
-from lab.topology import Topology
+from cluster.topology import Topology
 
 pytestmark = pytest.mark.docker
 runner = CliRunner()

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from history.reader import read_history
-from lab.cluster import Cluster
+from cluster.control import Cluster
 from lab.spec import load_spec
 from nemesis.heal import leftovers
 

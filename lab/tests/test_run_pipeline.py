@@ -11,7 +11,7 @@ import yaml
 
 from checker.tests import runfixtures as fx
 from history.writer import HistoryWriter
-from lab.errors import LabError
+from cluster.errors import LabError
 from lab.report import nemesis_periods, render_report
 from lab.run import build_parts, check_run_dir, planned_schedule
 from lab.spec import builtin_names, load_spec, spec_from_run

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab import run as lab_run
-from lab.errors import LabError
+from cluster.errors import LabError
 from lab.run import RunOutcome
 from lab.soak import parse_duration, soak_loop
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from lab.cluster import Cluster
+from cluster.control import Cluster
 
 CONNECT = """
 import socket, sys

@@ -8,9 +8,9 @@ from typing import Callable
 
 import pytest
 
-from lab import mistral_api
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster import mistral_api
+from cluster.control import Cluster
+from cluster.errors import LabError
 from lab.smoke import SMOKE_WORKFLOW, run_through_every_api
 from nemesis import make_fault
 from nemesis.heal import heal_cluster, leftovers

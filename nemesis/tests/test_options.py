@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lab.cli import _register_commands, app
-from lab.errors import LabError
+from cluster.errors import LabError
 from nemesis import make_fault
 from nemesis.base import FAULTS, parse_option_items
 
@@ -67,7 +67,7 @@ def test_options_are_typed() -> None:
     (["nemesis", "packet-loss", "-o", "probability"], "malformed --option 'probability'"),
 ])
 def test_cli_refuses_bad_input_before_touching_docker(args: list[str], message: str, monkeypatch) -> None:
-    from lab import docker_env
+    from cluster import docker_env
 
     docker_env.engine.cache_clear()
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # any Docker call would fail differently

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lab.errors import LabError
-from lab.topology import Topology
+from cluster.errors import LabError
+from cluster.topology import Topology
 from nemesis import base, heal
 from nemesis.base import Fault, Opt
 from nemesis.schedule import FaultSpec, NemesisRunner, Schedule, inventory_of

@@ -15,7 +15,7 @@ import requests
 from checker.run_checks import check_run
 from checker.run_files import RunFiles
 from history.events import NEMESIS
-from lab import mistral_api
+from cluster import mistral_api
 from workloads import make_workload
 from workloads.client import NodeClient
 from workloads.recorder import HistoryRecorder

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from lab.errors import LabError
+from cluster.errors import LabError
 from workloads.reference import REFERENCE_KINDS, reference_workflow
 
 # (kind, n, x) -> (task executions, witness action runs) of a SUCCESS run.

@@ -10,8 +10,8 @@ from checker.check import check_history
 from history.events import INFO, INVOKE, NEMESIS
 from history.pairing import pair_operations
 from history.reader import read_history
-from lab.errors import LabError
-from lab.topology import Topology
+from cluster.errors import LabError
+from cluster.topology import Topology
 from workloads import WORKLOADS, make_workload, parse_params
 from workloads.recorder import HistoryRecorder
 from workloads.runner import RUN_FILE, run_workload

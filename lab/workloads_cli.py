@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 EXIT = {True: 0, False: 1, "unknown": 2}
 out = Console()
@@ -71,7 +71,7 @@ def workload(
 ) -> None:
     """Run a workload against a running lab, collect witness log and Mistral snapshot, and check the run."""
     from checker.run_checks import check_run
-    from lab.cluster import Cluster
+    from cluster.control import Cluster
     from workloads import make_workload, parse_params
     from workloads.runner import run_workload
 

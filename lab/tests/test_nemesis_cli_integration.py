@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lab.cli import _register_commands, app
-from lab.cluster import Cluster
-from lab.errors import LabError
+from cluster.control import Cluster
+from cluster.errors import LabError
 from nemesis.heal import heal_cluster, leftovers
 
 pytestmark = pytest.mark.docker

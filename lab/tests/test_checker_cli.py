@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from checker import cli as checker_cli
-from lab.errors import LabError
+from lab import checker_cli
+from cluster.errors import LabError
 
 VALIDATION = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "validation")
 ETCD = os.path.join(VALIDATION, "porcupine-etcd")

@@ -17,12 +17,12 @@ import requests
 from docker.models.containers import Container
 from python_on_whales.exceptions import DockerException
 
-from lab import images as lab_images
-from lab.docker_env import engine, whales
-from lab.errors import LabError
-from lab.paths import cluster_dir
-from lab.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, write_cluster_files
-from lab.topology import MISTRAL_ROLES, Topology, validate_count, validate_role
+from cluster import images as lab_images
+from cluster.docker_env import engine, whales
+from cluster.errors import LabError
+from cluster.paths import cluster_dir
+from cluster.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, write_cluster_files
+from cluster.topology import MISTRAL_ROLES, Topology, validate_count, validate_role
 
 PROJECT_LABEL = "com.docker.compose.project"
 ROLE_ORDER = {role: i for i, role in enumerate(("api", "engine", "executor", "notifier", "broker", "db",

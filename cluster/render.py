@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from lab.images import Images
-from lab.paths import COMPOSE_DIR
-from lab.topology import Topology
+from cluster.images import Images
+from cluster.paths import COMPOSE_DIR
+from cluster.topology import Topology
 
 API_PORT = 8989
 WITNESS_PORT = 7777

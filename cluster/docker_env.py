@@ -12,8 +12,8 @@ from pathlib import Path
 import docker
 from python_on_whales import DockerClient
 
-from lab.errors import LabError
-from lab.paths import cache_dir
+from cluster.errors import LabError
+from cluster.paths import cache_dir
 
 
 def compose_binary() -> Path:

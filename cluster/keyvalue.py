@@ -1,7 +1,7 @@
 """`key=value` command-line items (workload params, fault options) into a dict, with one clear error."""
 from __future__ import annotations
 
-from lab.errors import LabError
+from cluster.errors import LabError
 
 
 def parse_key_values(items: list[str], flag: str, example: str) -> dict[str, str]:

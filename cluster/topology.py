@@ -6,8 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab.errors import LabError
-from lab.images import DEFAULT_MISTRAL_VERSION
+from cluster.errors import LabError
+from cluster.images import DEFAULT_MISTRAL_VERSION
 
 MISTRAL_ROLES = ("api", "engine", "executor", "notifier")
 INFRA_ROLES = ("db", "broker", "witness")

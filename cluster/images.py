@@ -18,9 +18,9 @@ from typing import Callable
 
 import docker.errors
 
-from lab.docker_env import engine
-from lab.errors import LabError
-from lab.paths import COMPOSE_DIR, cache_dir
+from cluster.docker_env import engine
+from cluster.errors import LabError
+from cluster.paths import COMPOSE_DIR, cache_dir
 
 Report = Callable[[str], None]
 DEFAULT_MISTRAL_VERSION = "23.0.0"

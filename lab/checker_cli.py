@@ -10,7 +10,7 @@ from rich.console import Console
 
 from checker.batch import FileOutcome, check_paths, validate_choices
 from checker.check import UNKNOWN
-from lab.errors import LabError
+from cluster.errors import LabError
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 

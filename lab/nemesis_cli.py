@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from lab.cluster import Cluster, list_labs
-from lab.errors import LabError
+from cluster.control import Cluster, list_labs
+from cluster.errors import LabError
 from lab.progress import phase
 from nemesis.base import FAULTS, make_fault, parse_option_items
 from nemesis.heal import heal_cluster, interrupts_raise, shielded

@@ -14,45 +14,13 @@ import re
 from collections import defaultdict
 from typing import Any, Iterable
 
-from checker.run_files import WitnessRun
+from history.witness import WitnessRun
 from history.events import FAIL, OK
+from history.mistral import TERMINAL_STATES as TERMINAL
+from history.mistral import default_settle_s
 from history.pairing import Operation
 
-TERMINAL = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
 MAX_LISTED = 50
-
-# Mistral's defaults for the settings that decide how long a lost action can keep an execution running.
-MISTRAL_DEFAULTS = {
-    ("action_heartbeat", "check_interval"): 20.0,
-    ("action_heartbeat", "max_missed_heartbeats"): 15.0,
-    ("action_heartbeat", "first_heartbeat_timeout"): 3600.0,
-    ("engine", "execution_integrity_check_delay"): 20.0,
-}
-SETTLE_MARGIN_S = 10.0
-
-
-def _setting(overrides: dict[str, dict[str, str]], section: str, option: str) -> float:
-    try:
-        return float(overrides.get(section, {}).get(option, MISTRAL_DEFAULTS[(section, option)]))
-    except ValueError:
-        return MISTRAL_DEFAULTS[(section, option)]
-
-
-def default_settle_s(overrides: dict[str, dict[str, str]] | None = None, action_seconds: float = 0.0) -> float:
-    """How long after the last fault Mistral may need to finish everything it can.
-
-    An action lost before its first heartbeat is failed after first_heartbeat_timeout plus the missed-
-    heartbeat window; the checker itself waits that window after an engine start and runs every
-    check_interval; a task left RUNNING is repaired by the integrity check after its delay (twice, to allow
-    one check to race the failure). Plus the longest action and a margin.
-    """
-    overrides = overrides or {}
-    interval = _setting(overrides, "action_heartbeat", "check_interval")
-    missed = _setting(overrides, "action_heartbeat", "max_missed_heartbeats")
-    first = _setting(overrides, "action_heartbeat", "first_heartbeat_timeout")
-    integrity = max(0.0, _setting(overrides, "engine", "execution_integrity_check_delay"))
-    return first + 2 * interval * missed + interval + 2 * integrity + action_seconds + SETTLE_MARGIN_S
-
 
 def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: list[WitnessRun],
                      all_ops: Iterable[Operation], settle_s: float, quiet_since: float | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
-from checker.run_files import WitnessRun
+from history.witness import WitnessRun
 
 WITNESS_ACTION = "lab.witness"
 MAX_LISTED = 50  # per finding kind; counts are always complete

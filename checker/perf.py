@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from checker.run_files import WitnessRun, mistral_time
+from history.mistral import mistral_time
+from history.witness import WitnessRun
 from history.events import FAIL, INFO, OK
 from history.pairing import Operation
 

@@ -10,50 +10,18 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from history.events import Event, HistoryError
+from history.witness import WitnessRun, witness_runs
 from history.pairing import Operation, pair_operations
 from history.reader import TornLineWarning, read_history
 from cluster.errors import LabError
 
 RUN_FILE, HISTORY_FILE, WITNESS_FILE, SNAPSHOT_FILE = "run.json", "history.jsonl", "witness.jsonl", \
     "mistral-snapshot.json"
-
-
-@dataclass
-class WitnessRun:
-    """One physical run of a witness action: its start record and, unless it was cut short, its end."""
-
-    run_id: str
-    action_execution_id: str | None
-    task_execution_id: str | None
-    workflow_execution_id: str | None
-    label: str | None
-    item: Any
-    idempotent: bool
-    executor: str | None
-    redelivered: bool | None
-    start_time: float | None
-    end_time: float | None = None
-    completed: bool = False
-
-    def summary(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "executor": self.executor, "start_time": self.start_time,
-                "end_time": self.end_time, "completed": self.completed, "redelivered": self.redelivered}
-
-
-def mistral_time(text: str | None) -> float | None:
-    """Mistral's "YYYY-MM-DD HH:MM:SS" (UTC) as epoch seconds; None if absent or unreadable."""
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 def _require(path: Path) -> Path:
@@ -86,26 +54,6 @@ def read_witness(path: Path, notes: list[str]) -> list[dict[str, Any]]:
             raise LabError(f"{path}:{number}: malformed witness record: {exc}") from None
         records.append(record)
     return records
-
-
-def witness_runs(records: list[dict[str, Any]]) -> list[WitnessRun]:
-    """Pair start/end records by run_id, in order of first appearance."""
-    runs: dict[str, WitnessRun] = {}
-    for record in records:
-        run_id = str(record.get("run_id"))
-        run = runs.get(run_id)
-        if run is None:
-            run = runs[run_id] = WitnessRun(
-                run_id=run_id, action_execution_id=record.get("action_execution_id"),
-                task_execution_id=record.get("task_execution_id"),
-                workflow_execution_id=record.get("workflow_execution_id"), label=record.get("label"),
-                item=record.get("item"), idempotent=bool(record.get("idempotent")),
-                executor=record.get("executor"), redelivered=record.get("redelivered"),
-                start_time=record.get("start_time"))
-        if record.get("phase") == "end":
-            run.completed = True
-            run.end_time = record.get("end_time")
-    return list(runs.values())
 
 
 @dataclass
@@ -173,5 +121,5 @@ class RunFiles:
         return [op for op in self.ops if op.f == "start" and op.key is not None]
 
 
-__all__ = ["RunFiles", "mistral_time", "WitnessRun", "read_witness", "witness_runs",
+__all__ = ["RunFiles", "read_witness", "witness_runs",
            "RUN_FILE", "HISTORY_FILE", "WITNESS_FILE", "SNAPSHOT_FILE"]

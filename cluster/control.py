@@ -22,12 +22,11 @@ from cluster.docker_env import engine, whales
 from cluster.errors import LabError
 from cluster.paths import cluster_dir
 from cluster.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, write_cluster_files
-from cluster.topology import MISTRAL_ROLES, Topology, validate_count, validate_role
+from cluster.topology import MISTRAL_ROLES, RPC_TOPICS, Topology, validate_count, validate_role
 
 PROJECT_LABEL = "com.docker.compose.project"
 ROLE_ORDER = {role: i for i, role in enumerate(("api", "engine", "executor", "notifier", "broker", "db",
                                                  "witness", "db-init"))}
-RPC_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor", "notifier": "mistral_notifier"}
 Report = Callable[[str], None]
 DRAIN_TIMEOUT_S = 15.0  # under constant load an executor may never be idle: then it is stopped anyway
 
@@ -336,7 +335,7 @@ class Cluster:
 
     def in_flight_actions(self, node: str) -> int:
         """Witnessed action runs started on `node` that have not ended (0 when the witness cannot answer)."""
-        from checker.run_files import witness_runs
+        from history.witness import witness_runs
 
         try:
             text = requests.get(f"{self.witness_url()}/records", timeout=10).text

@@ -23,7 +23,7 @@ from cluster.errors import LabError
 from cluster.paths import COMPOSE_DIR, cache_dir
 
 Report = Callable[[str], None]
-DEFAULT_MISTRAL_VERSION = "23.0.0"
+from cluster.topology import DEFAULT_MISTRAL_VERSION
 # Python packages installed beside Mistral: DB drivers for both databases, the lab's witness action pack.
 EXTRA_REQUIREMENTS = ["PyMySQL", "psycopg2-binary"]
 WITNESS_PACK = COMPOSE_DIR / "witness_pack"

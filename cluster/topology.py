@@ -7,8 +7,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cluster.errors import LabError
-from cluster.images import DEFAULT_MISTRAL_VERSION
 
+
+DEFAULT_MISTRAL_VERSION = "23.0.0"
+# The oslo.messaging topic of each RPC role; a node's queue is "<topic>.<node name>".
+RPC_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor", "notifier": "mistral_notifier"}
 MISTRAL_ROLES = ("api", "engine", "executor", "notifier")
 INFRA_ROLES = ("db", "broker", "witness")
 DATABASES = ("mariadb", "postgres")

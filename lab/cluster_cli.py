@@ -3,18 +3,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cluster.control import Cluster, list_labs
 from cluster.errors import LabError
-from cluster.images import DEFAULT_MISTRAL_VERSION, ensure_images
 from lab.progress import phase
-from cluster.render import API_PORT
-from cluster.topology import DATABASES, Topology, parse_overrides, validate_count, validate_role
+from cluster.topology import DEFAULT_MISTRAL_VERSION, DATABASES, Topology, parse_overrides, validate_count, validate_role
+
+
+if TYPE_CHECKING:
+    from cluster.control import Cluster
+
+
+def _lab(name: str) -> Cluster:
+    """Docker is imported only by the commands that talk to it, so `--help` and offline commands stay fast."""
+    from cluster.control import Cluster
+
+    return Cluster(name)
+
+
+def _labs_here() -> str:
+    from cluster.control import list_labs
+
+    return ", ".join(list_labs()) or "none"
 
 out = Console()
 NameOption = typer.Option("mistral-lab", "--name", "-n", help="Lab (compose project) name.")
@@ -36,7 +50,7 @@ def up(
     topology = Topology(name=name, apis=apis, engines=engines, executors=executors, notifiers=notifiers, db=db,
                         mistral_version=mistral_version, mistral_src=str(mistral_src) if mistral_src else None,
                         overrides=parse_overrides(set_)).validate()
-    cluster = Cluster(name)
+    cluster = _lab(name)
     with phase(f"up {name}") as report:
         cluster.up(topology, report, ready_timeout=timeout)
     _print_status(cluster)
@@ -44,9 +58,9 @@ def up(
 
 def status(name: str = NameOption, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Show every node of a lab: role, state, health and API URL."""
-    cluster = Cluster(name)
+    cluster = _lab(name)
     if not cluster.exists():
-        raise LabError(f"no lab named {name!r} is running (labs here: {', '.join(list_labs()) or 'none'})")
+        raise LabError(f"no lab named {name!r} is running (labs here: {_labs_here()})")
     document = status_document(cluster)
     if as_json:
         print(json.dumps(document))
@@ -55,6 +69,8 @@ def status(name: str = NameOption, as_json: bool = typer.Option(False, "--json",
 
 
 def status_document(cluster: Cluster) -> dict:
+    from cluster.render import API_PORT
+
     health = cluster.health()
     nodes = []
     for node in cluster.nodes():
@@ -86,7 +102,7 @@ def scale(
     """Add or remove nodes of one role while workflows run."""
     validate_role(role)
     validate_count(role, count)
-    cluster = Cluster(name)
+    cluster = _lab(name)
     if not cluster.exists():
         raise LabError(f"no lab named {name!r} is running")
     with phase(f"scale {role} to {count}") as report:
@@ -96,7 +112,7 @@ def scale(
 
 def down(name: str = NameOption) -> None:
     """Remove every container, network and volume of a lab (idempotent)."""
-    cluster = Cluster(name)
+    cluster = _lab(name)
     with phase(f"down {name}") as report:
         cluster.down(report)
 
@@ -104,12 +120,14 @@ def down(name: str = NameOption) -> None:
 def logs(node: str = typer.Argument(..., help="Node name, e.g. engine-1."), name: str = NameOption,
          tail: str = typer.Option("all", help="Number of lines from the end, or all.")) -> None:
     """Print one node's log."""
-    print(Cluster(name).logs(node, tail=int(tail) if tail.isdigit() else "all"), end="")
+    print(_lab(name).logs(node, tail=int(tail) if tail.isdigit() else "all"), end="")
 
 
 def images(mistral_version: str = typer.Option(DEFAULT_MISTRAL_VERSION),
            mistral_src: Optional[Path] = typer.Option(None)) -> None:
     """Build (or find) the lab's images without starting anything."""
+    from cluster.images import ensure_images
+
     with phase("images") as report:
         built = ensure_images(mistral_version, mistral_src, report)
     out.print(f"mistral: {built.mistral}\ninfra:   {built.infra}")

@@ -4,22 +4,26 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 
-from cluster.control import Cluster, list_labs
 from cluster.errors import LabError
 from lab.progress import phase
 from nemesis.base import FAULTS, make_fault, parse_option_items
 from nemesis.heal import heal_cluster, interrupts_raise, shielded
+
+if TYPE_CHECKING:
+    from cluster.control import Cluster
 
 out = Console()
 err = Console(stderr=True)
 
 
 def _existing(name: str) -> Cluster:
+    from cluster.control import Cluster, list_labs  # Docker only for commands that talk to it
+
     cluster = Cluster(name)
     if not cluster.exists():
         raise LabError(f"no lab named {name!r} is running (labs here: {', '.join(list_labs()) or 'none'})")

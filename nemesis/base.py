@@ -11,12 +11,14 @@ import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, TYPE_CHECKING
 
-from cluster.control import Cluster, Node
 from cluster.errors import LabError
 from cluster.keyvalue import parse_key_values
 from cluster.topology import MISTRAL_ROLES
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster, Node
 
 INFRA_TARGETS = ("broker", "db")
 TARGET_ROLES = (*MISTRAL_ROLES, *INFRA_TARGETS)       # every role a fault may touch; never the witness

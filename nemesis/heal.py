@@ -10,13 +10,15 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TYPE_CHECKING
 
-from cluster.control import Cluster
 from cluster.errors import LabError
 from nemesis import message_loss, netem, netfilter
 from nemesis.base import NEVER_TARGETS, exec_script
 from nemesis.scale import restore_baseline
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 Report = Callable[[str], None]
 STARTABLE = ("exited", "created", "dead")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from cluster.control import Cluster
 from nemesis.base import TARGET_ROLES, Fault, Opt, register
 from nemesis.nodes import bring_back
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 
 @register

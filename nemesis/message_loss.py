@@ -11,11 +11,14 @@ import json
 import random
 import re
 import uuid
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from cluster.control import RPC_TOPICS, Cluster
+from cluster.topology import RPC_TOPICS
 from cluster.errors import LabError
 from nemesis.base import NODE_RE, Fault, Opt, register
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 POLICY_PREFIX = "mistral-lab-"
 MODES = ("purge", "ttl", "max-length")

@@ -9,14 +9,16 @@ Packet loss only touches traffic with other cluster nodes: clients and the witne
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from cluster.control import Cluster
 from cluster.errors import LabError
 from nemesis import netfilter
 from nemesis.base import TARGET_ROLES, Fault, Opt, exec_script, register
 from nemesis.nodes import state_of
 from nemesis.partition import LinkCutter, partition_nodes
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 DEV = "eth0"
 ROOT = "4c4b"

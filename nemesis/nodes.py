@@ -1,8 +1,12 @@
 """Helpers shared by the faults that take whole nodes down: bring them back and wait until they serve."""
 from __future__ import annotations
 
-from cluster.control import Cluster
+from typing import TYPE_CHECKING
+
 from cluster.errors import LabError
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 RESTART_TIMEOUT = 180.0
 

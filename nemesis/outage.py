@@ -6,13 +6,15 @@ clients see connection resets rather than a vanished host.
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TYPE_CHECKING
 
-from cluster.control import Cluster
 from cluster.errors import LabError
 from nemesis.base import Fault, Opt
 from nemesis.nodes import RESTART_TIMEOUT, bring_back, state_of
 from nemesis.partition import LinkCutter, isolate_links, partition_nodes
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 MODES = ("stop", "kill", "pause", "isolate")
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Any, Iterable
+from typing import Any, Iterable, TYPE_CHECKING
 
-from cluster.control import Cluster, Node
 from cluster.errors import LabError
 from nemesis import netfilter
 from nemesis.base import TARGET_ROLES, Fault, Opt, check_target_syntax, exec_script, register, resolve_targets
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster, Node
 
 TOPOLOGIES = ("isolate", "halves", "ring", "bridge")
 Link = frozenset[str]

@@ -3,11 +3,13 @@ peers see a node that accepts connections and consumes nothing); heal resumes th
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from cluster.control import Cluster
 from nemesis.base import TARGET_ROLES, Fault, register
 from nemesis.nodes import state_of
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 
 @register

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES, validate_count
 from nemesis.base import NODE_RE, Fault, Opt, register
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 BASELINE_FILE = "nemesis-scale.json"
 

@@ -12,12 +12,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TYPE_CHECKING
 
-from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES, Topology
 from nemesis.base import FAULTS, Fault, make_fault
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 Record = Callable[..., Any]  # record(process, type, f, value), e.g. HistoryWriter.append
 CHAOS = "chaos"

@@ -18,7 +18,7 @@ import requests
 
 from history.events import INVOKE, OK
 from history.writer import HistoryWriter
-from workloads.client import NodeClient
+from cluster.mistral_api import NodeClient
 from workloads.core import Op
 from workloads.recorder import HistoryRecorder
 from workloads.register import RegisterWorkload

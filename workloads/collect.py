@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TYPE_CHECKING
 
 import requests
 
-from checker.run_files import mistral_time
-from cluster.control import Cluster
+from history.mistral import mistral_time
 from cluster.errors import LabError
-from workloads.client import NodeClient
+from cluster.mistral_api import NodeClient
+
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
 
 WITNESS_FILE = "witness.jsonl"
 SNAPSHOT_FILE = "mistral-snapshot.json"

@@ -16,7 +16,7 @@ from history.events import FAIL, INFO, OK, Key
 from cluster.errors import LabError
 
 if TYPE_CHECKING:
-    from workloads.client import NodeClient
+    from cluster.mistral_api import NodeClient
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import uuid
 
 from mistralclient.api.base import APIException
 
-from workloads.client import NodeClient, api_error
+from cluster.mistral_api import NodeClient, api_error
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import reference_workflow
 from workloads.reference_load import ensure_workflows, start_execution
 
-TERMINAL = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
+from history.mistral import TERMINAL_STATES as TERMINAL
 TARGET_STATE = {"pause": "PAUSED", "resume": "RUNNING", "cancel": "CANCELLED"}
 ABSENT = "ABSENT"  # what a read of an unknown execution id returns (HTTP 404)
 

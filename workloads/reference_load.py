@@ -12,7 +12,7 @@ import uuid
 import requests
 
 from cluster.errors import LabError
-from workloads.client import HttpError, NodeClient
+from cluster.mistral_api import HttpError, NodeClient
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
 

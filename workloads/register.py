@@ -12,7 +12,7 @@ import random
 
 from mistralclient.api.base import APIException
 
-from workloads.client import NodeClient, api_error
+from cluster.mistral_api import NodeClient, api_error
 from workloads.core import Completion, Op, Param, RunContext, Workload, positive
 
 NOT_FOUND = 404

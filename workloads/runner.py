@@ -17,22 +17,24 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import requests
 
-from checker.completion import default_settle_s
+from history.mistral import TERMINAL_STATES as TERMINAL
+from history.mistral import default_settle_s
 from history.events import FAIL, INFO, INVOKE, OK, Event
-from cluster.control import Cluster
 from cluster.errors import LabError
-from workloads.client import INDETERMINATE, NodeClient
+from cluster.mistral_api import INDETERMINATE, NodeClient
 from workloads.collect import collect_run_files, fetch_all
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.recorder import HistoryRecorder
 
+if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.control import Cluster
+
 HISTORY_FILE = "history.jsonl"
 RUN_FILE = "run.json"
-TERMINAL = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
 OnOp = Callable[[Event], None]
 
 

@@ -12,6 +12,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from history.mistral import TERMINAL_STATES
+
 
 class StubMistral:
     def __init__(self) -> None:
@@ -78,7 +80,7 @@ class StubMistral:
             if wanted == "PAUSED" and ex["state"] not in ("RUNNING", "PAUSED"):
                 return 400, {"faultstring": f"Can't change workflow execution state from {ex['state']} to PAUSED"}
             if wanted == "RUNNING" and ex["state"] == "PAUSED" or wanted == "PAUSED" or \
-                    wanted == "CANCELLED" and ex["state"] not in ("SUCCESS", "ERROR", "CANCELLED"):
+                    wanted == "CANCELLED" and ex["state"] not in TERMINAL_STATES:
                 ex["state"] = wanted
         return 200, ex
 

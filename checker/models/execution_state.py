@@ -19,12 +19,11 @@ from __future__ import annotations
 from typing import Any, FrozenSet
 
 from checker.models import Model
+from history.mistral import CANCELLED, ERROR, SUCCESS
 from history.pairing import Operation
 
 ABSENT, IDLE, RUNNING, DELAYED, PAUSED = "ABSENT", "IDLE", "RUNNING", "RUNNING_DELAYED", "PAUSED"
-SUCCESS, ERROR, CANCELLED = "SUCCESS", "ERROR", "CANCELLED"
 STATES = frozenset({ABSENT, IDLE, RUNNING, DELAYED, PAUSED, SUCCESS, ERROR, CANCELLED})
-TERMINAL = frozenset({SUCCESS, ERROR, CANCELLED})
 
 # What the engine may do on its own, without any client asking.
 ENGINE_MOVES: dict[str, frozenset[str]] = {

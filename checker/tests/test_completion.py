@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checker.completion import default_settle_s, normalise_cause
+from checker.completion import normalise_cause
+from history.mistral import default_settle_s
 from checker.run_checks import check_run
 from checker.tests.runfixtures import action, execution, snapshot, task, witness, write_run
 

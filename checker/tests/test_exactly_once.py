@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from checker.exactly_once import check_exactly_once
-from checker.run_files import witness_runs
+from history.witness import witness_runs
 from checker.tests.runfixtures import WF, action, execution, snapshot, task, witness
 
 

@@ -17,7 +17,7 @@ from checker.run_files import RunFiles
 from history.events import NEMESIS
 from cluster import mistral_api
 from workloads import make_workload
-from workloads.client import NodeClient
+from cluster.mistral_api import NodeClient
 from workloads.recorder import HistoryRecorder
 from workloads.reference import REFERENCE_KINDS, reference_workflow
 from workloads.reference_load import ensure_workflows

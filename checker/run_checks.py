@@ -3,8 +3,10 @@
     check_run(run_dir, checkers=None, settle_s=None) -> {"valid": true|false|"unknown",
                                                          "checkers": {name: {"valid": ..., ...}}, "notes": [...]}
 
-`checkers=None` takes the list from run.json (the workload's checkers). Overall: false if any checker is
-false, else "unknown" if any is unknown, else true. A missing or malformed file is a LabError naming it.
+`checkers=None` takes the list from run.json (the workload's checkers). The gates (checker.gates: progress,
+faults applied, expected work) always run too. Overall: false if any checker or gate is false, else "unknown"
+if any is unknown (a run that exercised nothing is never VALID), else true. A checker that raises is
+"unknown" with its error, never a missing verdict. A missing or malformed file is a LabError naming it.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, Callable
 from checker.check import check_history
 from checker.completion import check_completion, check_succeeded, default_settle_s
 from checker.exactly_once import check_exactly_once
+from checker.gates import GATES
 from checker.perf import check_perf
 from checker.run_files import RunFiles
 from history.events import HistoryError
@@ -55,6 +58,8 @@ def _settle(files: RunFiles, settle_s: float | None) -> float:
 
 def _completion(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     quiet = files.run.get("quiet_since_wall")
+    if files.run.get("settle_finished") is False or not quiet:  # cut short (or a legacy 0.0): no window
+        quiet = None
     return check_completion(files.started_ops(), files.snapshot, _scoped_runs(files), files.ops,
                             _settle(files, settle_s), quiet if isinstance(quiet, (int, float)) else None)
 
@@ -97,9 +102,35 @@ def check_run(run_dir: str | Path, checkers: list[str] | None = None, settle_s: 
     unknown = [n for n in names if n not in CHECKERS]
     if unknown:
         raise LabError(f"unknown checker {unknown[0]!r} (known: {', '.join(CHECKERS)})")
-    results = {name: CHECKERS[name](files, settle_s) for name in names}
-    return {"valid": overall([r["valid"] for r in results.values()]), "run_dir": str(files.dir),
-            "checkers": results, "notes": files.notes}
+    results = {name: _guarded(CHECKERS[name], files, settle_s) for name in names}
+    gates = {name: _guarded(lambda f, _s, gate=gate: gate(f), files, settle_s) for name, gate in GATES.items()}
+    verdicts = [r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()]
+    return {"valid": overall(verdicts), "run_dir": str(files.dir), "checkers": results, "gates": gates,
+            "reasons": reasons(results, gates), "notes": files.notes}
 
 
-__all__ = ["CHECKERS", "check_run", "overall"]
+def _guarded(check: Callable[[RunFiles, float | None], dict[str, Any]], files: RunFiles,
+             settle_s: float | None) -> dict[str, Any]:
+    """A user's bad file stays a LabError (one line, exit 3); a bug in a checker is an "unknown" verdict with
+    the error, so the run still gets its results.json and the other checkers' verdicts."""
+    try:
+        return check(files, settle_s)
+    except LabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any crash must become a verdict, never a traceback
+        return {"valid": "unknown", "error": f"{exc.__class__.__name__}: {exc}",
+                "reason": f"the checker crashed ({exc.__class__.__name__}: {str(exc)[:200]})"}
+
+
+def reasons(results: dict[str, dict], gates: dict[str, dict]) -> list[str]:
+    """One line per checker or gate that is not a plain pass: what a person reads first."""
+    lines = []
+    for kind, group in (("checker", results), ("gate", gates)):
+        for name, result in group.items():
+            if result.get("valid") is not True:
+                verdict = {False: "INVALID"}.get(result.get("valid"), "UNKNOWN")
+                lines.append(f"{verdict} ({kind} {name}): {result.get('reason') or 'no reason given'}")
+    return lines
+
+
+__all__ = ["CHECKERS", "check_run", "overall", "reasons"]

@@ -220,7 +220,8 @@ def _collect_if_missing(cluster: Cluster, run_dir: Path) -> None:
     if not run_file.exists() or (run_dir / "witness.jsonl").exists():
         return
     try:
-        collect_run_files(cluster, run_dir, json.loads(run_file.read_text()).get("executions") or [])
+        run = json.loads(run_file.read_text())
+        collect_run_files(cluster, run_dir, run.get("attempted_executions") or run.get("executions") or [])
     except Exception as exc:  # the cluster may be too broken to answer; the history is still checked
         console.print(f"[yellow]could not collect the witness log and snapshot:[/] {exc}")
 
@@ -242,7 +243,12 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     try:
         results = check_run(run_dir, spec_checkers or None)
     except LabError as exc:
-        results = {"valid": "unknown", "checkers": {}, "notes": [f"checkers could not run: {exc}"]}
+        results = {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: checkers could not run: {exc}"],
+                   "notes": [f"checkers could not run: {exc}"]}
+    except Exception as exc:  # noqa: BLE001 - a crash in the checking layer still leaves a results.json
+        error = f"{exc.__class__.__name__}: {exc}"
+        results = {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: the checkers crashed: {error}"],
+                   "notes": [f"the checkers crashed: {error}"]}
     if interrupted:
         results["interrupted"] = True
         results["note"] = "interrupted by the user: the history up to the interruption was checked"

@@ -54,7 +54,8 @@ class ReferenceWorkload(Workload):
         workflow = self.workflows[rng.choice(sorted(self.workflows))]
         execution_id = str(uuid.uuid4())  # random, not seeded: a rerun with one seed must not reuse ids
         return Op("start", {"workflow": workflow.name, "kind": workflow.kind,
-                            "expected_tasks": workflow.expected_tasks}, execution_id)
+                            "expected_tasks": workflow.expected_tasks,
+                            "expected_actions": workflow.expected_actions}, execution_id)
 
     def invoke(self, client: NodeClient, op: Op) -> Completion:
         return start_execution(client, op)

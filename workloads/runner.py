@@ -53,12 +53,18 @@ class RunRecord:
     time_limit: float
     start_wall: float
     main_end_wall: float = 0.0
-    quiet_since_wall: float = 0.0       # the later of main end and the last nemesis event
+    # The later of main end and the last nemesis event; None until the settle wait finished (an interrupted
+    # or cut-short run has no settle window to judge by, so whatever needed it is "unknown").
+    quiet_since_wall: float | None = None
     settle_s: float = 0.0
     settled_wall: float | None = None   # when every started execution was terminal (None: never)
+    settle_finished: bool = False       # the settle wait ran to its end (all terminal, or the window passed)
     snapshot_wall: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
     executions: list[str] = field(default_factory=list)
+    # Every execution id a client tried to start, failed starts included: a failed start that still created
+    # an execution (failed-but-created) is only seen if its id is looked up in the snapshot.
+    attempted_executions: list[str] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -101,6 +107,7 @@ class _Session:
         self.on_op = on_op
         self.counts = {OK: 0, FAIL: 0, INFO: 0}
         self.started: dict[str, None] = {}  # execution ids whose start was not a certain fail (ordered)
+        self.attempted: dict[str, None] = {}  # every execution id a start was tried with (ordered)
         self.lock = threading.Lock()
         self.fresh = itertools.count(1_000_000)  # final-phase processes never collide with workers'
 
@@ -117,8 +124,10 @@ class _Session:
                                      node=client.node, error=completion.error)
         with self.lock:
             self.counts[completion.type] += 1
-            if op.f == "start" and completion.type != FAIL and op.key is not None:
-                self.started[str(op.key)] = None
+            if op.f == "start" and op.key is not None:
+                self.attempted[str(op.key)] = None
+                if completion.type != FAIL:
+                    self.started[str(op.key)] = None
         with self.workload.lock:
             self.workload.observe(op, completion)
         if self.on_op is not None:
@@ -258,18 +267,21 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
             quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
             record.settled_wall, record.unsettled = wait_settled(urls, list(session.started), quiet,
                                                                  record.settle_s, stop)
-            record.quiet_since_wall = quiet()
-        else:
+            if record.settled_wall is not None or not stop.is_set():  # not cut short by a stop or Ctrl-C
+                record.quiet_since_wall, record.settle_finished = quiet(), True
+        elif not stop.is_set():
             record.quiet_since_wall = max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)
+            record.settle_finished = True
         _run_pinned(session, urls, workload.final_reads(ctx), client_timeout, stop)
     finally:
         recorder.close() if own_recorder else recorder.flush()
         record.counts = dict(session.counts)
         record.executions = list(session.started)
+        record.attempted_executions = list(session.attempted)
         record.files["history"] = str(recorder.path)
         record.save(out)
     if collect:
-        paths = collect_run_files(cluster, out, record.executions)
+        paths = collect_run_files(cluster, out, record.attempted_executions)
         record.files.update({name: str(path) for name, path in paths.items()})
         record.snapshot_wall = json.loads(paths["snapshot"].read_text())["taken_at"]
         record.save(out)

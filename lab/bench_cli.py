@@ -1,20 +1,24 @@
-"""CLI for the scaling benchmark: `mistral-lab bench` and `mistral-lab bench-compare`."""
+"""CLI for the scaling benchmark: `mistral-lab bench` and `mistral-lab bench-compare`.
+
+This module is imported whenever the CLI is built (even for --help), so the benchmark itself (HTTP, Docker,
+Mistral and workload modules) is imported inside the command that runs it."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lab.bench import Bench, BenchParams, NemesisConfig, check_nemesis, parse_topologies, parse_workflows
 from lab.bench_report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, load_results, markdown_table, notes,
                               table_rows, write_report)
 from cluster.errors import LabError
-from lab.progress import phase
 from cluster.topology import NAME_RE
+
+if TYPE_CHECKING:
+    from lab.bench_model import NemesisConfig
 
 out = Console()
 
@@ -45,6 +49,10 @@ def bench(
 
     Exit 0 when every fault-free measurement is valid, 1 when one is not, 3 on bad input.
     """
+    from lab.bench_faults import check_nemesis
+    from lab.bench_model import BenchParams, parse_topologies, parse_workflows
+    from lab.progress import phase
+
     params = BenchParams(
         workflows=parse_workflows(workflows), topologies=parse_topologies(topologies), n=n, x=x, seconds=seconds,
         concurrency=concurrency, repeat=repeat, executions=executions, warmup=warmup, timeout_s=timeout,
@@ -55,6 +63,8 @@ def bench(
         raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
     if not out_file.parent.exists():
         raise LabError(f"--out {out_file}: directory {out_file.parent} does not exist")
+    from lab.bench import Bench  # after every offline check: bad input fails fast, without the Docker modules
+
     with phase("bench") as report:
         document = Bench(params, report, name).run()
     out_file.write_text(json.dumps(document, indent=2) + "\n")
@@ -68,6 +78,8 @@ def bench(
 
 def _nemesis_config(name: str, target: str | None, options: list[str], interval: float,
                     duration: float) -> NemesisConfig:
+    from lab.bench_model import NemesisConfig
+
     if name == "none":
         return NemesisConfig()
     from nemesis.base import parse_option_items

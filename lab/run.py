@@ -92,6 +92,7 @@ def build_parts(spec: TestSpec, lab_name: str):
     if faults:
         schedule = Schedule(faults, seed=spec.seed, interval_s=float(spec.nemesis.get("interval_s", 20)),
                             duration_s=float(spec.nemesis.get("duration_s", 8)),
+                            cover=spec.nemesis.get("draw", "cover") != "random",
                             inventory=inventory_of(spec.topology(lab_name)))
     return workload, schedule
 

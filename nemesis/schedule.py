@@ -76,13 +76,14 @@ class Schedule:
     """Deterministic fault decisions from a spec and a seed.
 
     spec: fault names, FaultSpec / dicts, or "chaos" (every fault kind with random options; `exclude` names
-    kinds to leave out). With an inventory (role -> nodes), `random` targets become node names here, so the
+    kinds to leave out). With `cover` (the default) the first decisions run every listed fault once, in a
+    seeded order, before any is drawn at random: a short test runs each fault it names. With an inventory (role -> nodes), `random` targets become node names here, so the
     decision list itself says what will happen to which node.
     """
 
     def __init__(self, spec: list[FaultSpec | str | Mapping[str, Any]] | str, seed: int, interval_s: float = 30.0,
                  duration_s: float = 10.0, start_s: float | None = None, inventory: Inventory | None = None,
-                 exclude: tuple[str, ...] = ("netem",), jitter: float = 0.2) -> None:
+                 exclude: tuple[str, ...] = ("netem",), jitter: float = 0.2, cover: bool = True) -> None:
         if duration_s <= 0 or interval_s <= 0:
             raise LabError(f"fault duration and interval must be > 0 s (got {duration_s:g} and {interval_s:g})")
         if duration_s >= interval_s:
@@ -107,10 +108,13 @@ class Schedule:
         if unknown:
             raise LabError(f"chaos exclude: unknown fault {unknown[0]!r}: choose among {', '.join(sorted(FAULTS))}")
         self.exclude = tuple(exclude)
+        self.cover = cover
 
     def decisions(self, total_s: float | None = None) -> Iterator[Decision]:
         """Decisions in time order; endless without total_s, else those whose fault ends within total_s."""
         rng = random.Random(self.seed)
+        first_round = list(range(len(self.specs))) if self.cover else []
+        rng.shuffle(first_round)
         index = 0
         while True:
             # Jitter stays inside the slot so a fault is always healed before the next one starts.
@@ -118,7 +122,7 @@ class Schedule:
             at = round(self.start_s + index * self.interval_s + rng.uniform(0, slack), 3)
             if total_s is not None and at + self.duration_s > total_s:
                 return
-            spec = self._pick(rng)
+            spec = self.specs[first_round[index]] if index < len(first_round) else self._pick(rng)
             yield Decision(index, at, spec.fault, self._resolve_target(spec, rng), dict(spec.options),
                            self.duration_s, rng.getrandbits(32))
             index += 1

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lab import bench, bench_report
-from lab.bench import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, Sample, _Reading, build_entry,
-                       parse_topologies, parse_topology, parse_workflows, percentile, spread, summarize,
-                       usage_figures)
+from lab import bench_faults, bench_measure, bench_model, bench_report, bench_usage
+from lab.bench_model import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, Sample, build_entry,
+                             parse_topologies, parse_topology, parse_workflows, percentile, spread, summarize)
+from lab.bench_usage import _Reading, usage_figures
 from lab.cli import _register_commands, app
 from cluster.errors import LabError
+from cluster.topology import Topology
+from nemesis.base import FAULTS, Fault
+from nemesis.schedule import NemesisRunner
 from workloads.reference import reference_workflow
 
 runner = CliRunner()
@@ -113,19 +116,19 @@ def test_summarize_and_spread() -> None:
 
 
 def test_mistral_timestamps_are_whole_seconds_apart() -> None:
-    assert bench.seconds_between("2026-11-24 04:33:48", "2026-11-24 04:33:50") == 2.0
-    assert bench.seconds_between("2026-11-24T04:33:48.500000", "2026-11-24 04:33:50") == 1.5
-    assert bench.seconds_between(None, "2026-11-24 04:33:50") is None
+    assert bench_model.seconds_between("2026-11-24 04:33:48", "2026-11-24 04:33:50") == 2.0
+    assert bench_model.seconds_between("2026-11-24T04:33:48.500000", "2026-11-24 04:33:50") == 1.5
+    assert bench_model.seconds_between(None, "2026-11-24 04:33:50") is None
 
 
 # ------------------------------------------------------------------ one execution, verified
 class FakeApi:
-    """Stands in for ApiClient: scripted execution states and task list."""
+    """Stands in for cluster.mistral_api.NodeClient: scripted execution states and task list."""
 
     def __init__(self, states: list[str], tasks: list[dict], node: str = "api-1"):
         self.node, self.states, self.task_list, self.cancelled = node, list(states), tasks, []
 
-    def start(self, workflow: str, workflow_input: dict) -> dict:
+    def create_execution(self, execution_id: str, workflow: str, workflow_input: dict | None = None) -> dict:
         return self._execution()
 
     def execution(self, execution_id: str) -> dict:
@@ -152,7 +155,7 @@ SEQ3 = reference_workflow("sequence", 3)
 
 def test_verified_execution_records_mistral_and_task_times() -> None:
     api = FakeApi(["RUNNING", "SUCCESS"], [_task(), _task(end="04:00:02"), _task()])
-    sample = bench.run_execution(api, SEQ3, 0.0, timeout=5, poll=0.01)
+    sample = bench_measure.run_execution(api, SEQ3, 0.0, timeout=5, poll=0.01)
     assert sample.ok and sample.state == "SUCCESS"
     assert sample.mistral_s == 3.0 and sorted(sample.task_s) == [1.0, 1.0, 2.0]
 
@@ -163,13 +166,13 @@ def test_verified_execution_records_mistral_and_task_times() -> None:
     (["SUCCESS"], [_task(), _task(), _task("ERROR")], "SUCCESS with 2/3 tasks succeeded, expected 3"),
 ])
 def test_failed_or_misshapen_execution_is_not_ok(states, tasks, error) -> None:
-    sample = bench.run_execution(FakeApi(states, tasks), SEQ3, 0.0, timeout=5, poll=0.01)
+    sample = bench_measure.run_execution(FakeApi(states, tasks), SEQ3, 0.0, timeout=5, poll=0.01)
     assert not sample.ok and sample.error == error
 
 
 def test_stuck_execution_is_cancelled_and_reported() -> None:
     api = FakeApi(["RUNNING"], [])
-    sample = bench.run_execution(api, SEQ3, 0.0, timeout=0.05, poll=0.01)
+    sample = bench_measure.run_execution(api, SEQ3, 0.0, timeout=0.05, poll=0.01)
     assert sample.error == "stuck: RUNNING after 0.05 s" and api.cancelled == ["ex-1"]
 
 
@@ -178,7 +181,7 @@ def test_run_repeat_pins_threads_round_robin_and_runs_exactly_count(monkeypatch)
     lock = threading.Lock()
 
     class Recording:
-        def __init__(self, node: str, url: str) -> None:
+        def __init__(self, node: str, url: str, timeout: float = 10.0) -> None:
             self.node = node
 
         def close(self) -> None:
@@ -190,10 +193,10 @@ def test_run_repeat_pins_threads_round_robin_and_runs_exactly_count(monkeypatch)
         time.sleep(0.02)  # a real execution takes time, so every thread gets work
         return Sample(api=api.node, started=1.0, finished=2.0, execution_id="x", state="SUCCESS")
 
-    monkeypatch.setattr(bench, "ApiClient", Recording)
-    monkeypatch.setattr(bench, "run_execution", fake_run)
+    monkeypatch.setattr(bench_measure, "NodeClient", Recording)
+    monkeypatch.setattr(bench_measure, "run_execution", fake_run)
     params = BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, concurrency=4)
-    result = bench.run_repeat([("api-1", "u1"), ("api-2", "u2")], SEQ3, params, 10)
+    result = bench_measure.run_repeat([("api-1", "u1"), ("api-2", "u2")], SEQ3, params, 10)
     assert len(result.samples) == 10 and len(seen) == 10
     assert set(seen) == {"api-1", "api-2"} and seen.count("api-1") >= 4 and seen.count("api-2") >= 4
 
@@ -251,40 +254,116 @@ def test_cpu_memory_and_cpu_bound_from_readings() -> None:
 
 
 def test_not_cpu_bound_when_lab_and_machine_have_headroom() -> None:
-    assert bench.cpu_bound(50.0, 90.0, 2) is False
-    assert bench.cpu_bound(170.0, None, 2) is True
+    assert bench_usage.cpu_bound(50.0, 90.0, 2) is False
+    assert bench_usage.cpu_bound(170.0, None, 2) is True
 
 
 def test_a_restarted_container_counter_is_skipped() -> None:
     points = [_Reading(0.0, 5 * 10**9, 0), _Reading(1.0, 10**8, 0), _Reading(2.0, 6 * 10**8, 0)]
-    assert [round(p) for _, _, p in bench._cpu_intervals(points)] == [50]
+    assert [round(p) for _, _, p in bench_usage._cpu_intervals(points)] == [50]
 
 
 def test_daemon_time_parses_nanoseconds() -> None:
-    assert bench._daemon_time("1970-01-01T00:00:01.500000999Z") == pytest.approx(1.5)
+    assert bench_usage._daemon_time("1970-01-01T00:00:01.500000999Z") == pytest.approx(1.5)
 
 
-# ------------------------------------------------------------------ nemesis loop
-def test_nemesis_loop_injects_and_always_heals(monkeypatch) -> None:
-    calls: list[str] = []
-
-    class FakeFault:
-        def describe(self) -> str:
-            return "fake"
+# ------------------------------------------------------------------ fault runs (nemesis.schedule)
+def _fake_fault(calls: list[str], start_error: Exception | None = None) -> type[Fault]:
+    """A fault class for nemesis.base.FAULTS that only records its calls."""
+    class FakeFault(Fault):
+        ROLES = ("executor",)
 
         def start(self, cluster, rng) -> dict:
             calls.append("start")
-            return {"paused": ["executor-1"]}
+            if start_error is not None:
+                raise start_error
+            return {"paused": [self.target]}
 
         def heal(self, cluster) -> dict:
             calls.append("heal")
-            return {"resumed": ["executor-1"]}
+            return {"resumed": [self.target]}
 
-    monkeypatch.setattr(bench, "_make_fault", lambda config: FakeFault())
-    with bench.NemesisLoop(cluster=None, config=NemesisConfig("fake", interval_s=0.05, duration_s=0.05)) as loop:
-        time.sleep(0.3)
-    assert calls[0] == "start" and calls[-1] == "heal" and calls.count("start") == calls.count("heal") >= 2
-    assert loop.events[0]["detail"] == {"fault": "fake", "paused": ["executor-1"]}
+        def describe(self) -> str:
+            return f"fake on {self.target}"
+
+    FakeFault.name = "bench-fake"
+    return FakeFault
+
+
+class FakeCluster:
+    """What a fault measurement asks of a cluster, without Docker: API URLs and the topology."""
+
+    name = "bn-fake"
+
+    def api_urls(self) -> dict[str, str]:
+        return {"api-1": "http://api-1"}
+
+    def topology(self) -> Topology:
+        return Topology(name=self.name, apis=1, engines=1, executors=2)
+
+
+FAKE_NEMESIS = NemesisConfig("bench-fake", target="executor-1", interval_s=0.05, duration_s=0.05)
+
+
+def test_a_fault_run_applies_the_nemesis_schedule(monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setitem(FAULTS, "bench-fake", _fake_fault(calls))
+    bench_faults.check_nemesis(FAKE_NEMESIS)  # the offline check finds it in the same registry
+    with bench_faults.FaultRun(FakeCluster(), FAKE_NEMESIS, seed=3, total_s=0.48) as run:
+        run.runner.join(timeout=5.0)
+    assert isinstance(run.runner, NemesisRunner) and not run.runner.is_alive()
+    # quiet interval_s before each injection: slots of interval + duration, the first after interval_s
+    assert [d.at_s for d in run.schedule.decisions(0.48)] == [0.05, 0.15, 0.25, 0.35]
+    assert calls == ["start", "heal"] * 4
+    assert [e["action"] for e in run.events] == ["start", "heal"] * 4
+    assert run.events[0]["detail"] == {"fault": "fake on executor-1", "paused": ["executor-1"]}
+    assert run.events[1]["detail"] == {"resumed": ["executor-1"]}
+
+
+def test_a_bench_measurement_under_a_fault_records_the_schedule_events(monkeypatch) -> None:
+    from lab import bench
+
+    calls: list[str] = []
+    monkeypatch.setitem(FAULTS, "bench-fake", _fake_fault(calls))
+    monkeypatch.setattr(bench, "Cluster", lambda name: FakeCluster())
+
+    class NoSampler:
+        roles: dict = {}
+        readings: dict = {}
+
+        def __enter__(self) -> "NoSampler":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def host_busy_pct(self) -> None:
+            return None
+
+    def slow_repeat(apis, workflow, params, count) -> RepeatResult:
+        time.sleep(0.2)  # the schedule injects while the repeats run
+        return RepeatResult(_samples([1.0] * count), workflow.expected_tasks)
+
+    monkeypatch.setattr(bench, "run_repeat", slow_repeat)
+    monkeypatch.setattr(bench, "run_one", lambda *args: None)
+    monkeypatch.setattr(bench.Bench, "_sampler", lambda self: NoSampler())
+    params = BenchParams(workflows=("sequence",), topologies=TOPOLOGIES, n=3, repeat=2, executions=2,
+                         nemesis=FAKE_NEMESIS)
+    entry = bench.Bench(params, lambda _: None, "bn-fake")._measure(SEQ3, "1x1x2", FAKE_NEMESIS)
+    actions = [e["action"] for e in entry["faults"]]
+    assert entry["nemesis"] == "bench-fake" and entry["valid"] is True
+    assert actions[0] == "start" and actions.count("start") == actions.count("heal") >= 2
+    assert calls == ["start", "heal"] * actions.count("start")
+
+
+def test_a_fault_that_fails_to_start_is_healed_and_logged(monkeypatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setitem(FAULTS, "bench-fake", _fake_fault(calls, LabError("target engine-9 is not running")))
+    with bench_faults.FaultRun(FakeCluster(), FAKE_NEMESIS, seed=0, total_s=0.12) as run:
+        run.runner.join(timeout=5.0)
+    assert calls[:2] == ["start", "heal"]
+    assert run.events[0] == {"t": run.events[0]["t"], "action": "start-failed",
+                             "detail": "LabError: target engine-9 is not running"}
 
 
 # ------------------------------------------------------------------ report and compare
@@ -375,32 +454,9 @@ def test_report_writes_html_png_and_honest_notes(tmp_path: Path) -> None:
     assert len(table) == 4 and "| sequence | 1x1x1 | none | yes | 12 | 2.00 |" in table[2]
 
 
-def test_a_fault_that_fails_to_start_is_healed_and_logged(monkeypatch) -> None:
-    calls: list[str] = []
-
-    class HalfFault:
-        def describe(self) -> str:
-            return "half"
-
-        def start(self, cluster, rng) -> dict:
-            calls.append("start")
-            raise LabError("target engine-9 is not running")
-
-        def heal(self, cluster) -> dict:
-            calls.append("heal")
-            return {}
-
-    monkeypatch.setattr(bench, "_make_fault", lambda config: HalfFault())
-    with bench.NemesisLoop(cluster=None, config=NemesisConfig("half", interval_s=0.05, duration_s=0.05)) as loop:
-        time.sleep(0.12)
-    assert calls[:2] == ["start", "heal"]
-    assert loop.events[0] == {"t": loop.events[0]["t"], "action": "start-failed",
-                              "detail": "LabError: target engine-9 is not running"}
-
-
 def test_fault_run_is_reported_as_ratios_to_its_baseline() -> None:
     baseline = {"exec_time_s": {"mean": 2.0}, "tasks_per_s": 10.0}
     faulty = {"exec_time_s": {"mean": 3.0}, "tasks_per_s": 6.0}
-    assert bench.versus(baseline, faulty) == {"exec_time_ratio": 1.5, "tasks_per_s_ratio": 0.6}
-    assert bench.versus(baseline, {"exec_time_s": None, "tasks_per_s": None}) == {
+    assert bench_model.versus(baseline, faulty) == {"exec_time_ratio": 1.5, "tasks_per_s_ratio": 0.6}
+    assert bench_model.versus(baseline, {"exec_time_s": None, "tasks_per_s": None}) == {
         "exec_time_ratio": None, "tasks_per_s_ratio": None}

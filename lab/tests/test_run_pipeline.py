@@ -33,6 +33,35 @@ def test_every_builtin_test_loads_and_builds() -> None:
             assert plan and all(p["at_s"] + p["duration_s"] <= spec.time_limit_s for p in plan), name
 
 
+def _entry(item) -> tuple:
+    item = {"fault": item} if isinstance(item, str) else item
+    return item["fault"], json.dumps(item.get("options") or {}, sort_keys=True)
+
+
+def test_every_builtin_plan_runs_each_fault_its_spec_names() -> None:
+    """A spec's description promises its fault list; the plan must apply every entry at least once, unless
+    the spec says the draw is random (chaos) - and then its description must say so too."""
+    for name in builtin_names():
+        spec = load_spec(name)
+        faults = (spec.nemesis or {}).get("faults") or []
+        if not faults:
+            continue
+        if spec.nemesis.get("draw") == "random" or faults == ["chaos"]:
+            assert re.search(r"random|seeded mix", spec.description), name
+            continue
+        plan = planned_schedule(build_parts(spec, "x")[1], spec.time_limit_s)
+        planned = {(p["fault"], json.dumps(p["options"] or {}, sort_keys=True)) for p in plan}
+        missing = [_entry(f) for f in faults if _entry(f) not in planned]
+        assert not missing, f"{name}: the plan never runs {missing}"
+
+
+def test_lab_test_seed_10_runs_the_partition_its_description_names() -> None:
+    spec = load_spec("lab-test")
+    assert spec.seed == 10 and "cut off from the database" in spec.description
+    plan = planned_schedule(build_parts(spec, "x")[1], spec.time_limit_s)
+    assert sorted(p["fault"] for p in plan) == ["kill", "partition", "pause"]
+
+
 def test_same_seed_same_fault_schedule_different_seed_differs() -> None:
     spec = load_spec("chaos")
     first = planned_schedule(build_parts(spec, "x")[1], spec.time_limit_s)

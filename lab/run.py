@@ -253,6 +253,9 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     if interrupted:
         results["interrupted"] = True
         results["note"] = "interrupted by the user: the history up to the interruption was checked"
+        if results["valid"] is True:  # a defect found before the interruption stands; a pass cannot
+            results["valid"] = "unknown"
+            results.setdefault("reasons", []).append("UNKNOWN: the run was interrupted before it finished")
     if lab_error:
         results["lab_error"] = lab_error
     results.update(extra or {})

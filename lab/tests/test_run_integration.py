@@ -107,7 +107,9 @@ def test_ctrl_c_during_the_nemesis_heals_and_keeps_the_history(shared_cluster: C
     run_dir = (store / "latest").resolve()
     results = json.loads((run_dir / "results.json").read_text())
     assert results.get("interrupted") is True, output
-    assert proc.returncode in (0, 1, 2), output
+    # Cut short: the settle window never ran and planned faults never started, so the verdict is UNKNOWN.
+    assert results["valid"] == "unknown", results.get("reasons")
+    assert proc.returncode == 2, output
     assert read_history(run_dir / "history.jsonl")
     assert "interrupted" in (run_dir / "report.html").read_text()
     assert leftovers(shared_cluster) == []

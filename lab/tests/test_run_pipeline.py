@@ -135,7 +135,9 @@ def test_planted_duplicate_shows_in_results_and_report(tmp_path: Path) -> None:
     html = render_report(run).read_text()
     assert "INVALID" in html
     assert 'class="nemesis"' in html and "kill executor-1" in html
-    assert "a1" in html  # the duplicated action execution is named in the anomaly list
+    # The anomaly list names the duplicated action execution and says why it is illegal.
+    assert ("<li><b>exactly-once</b>: redelivered: task &#x27;t_1&#x27; of execution wf-1 ran more than once "
+            "(action execution(s) a1); ILLEGAL for a non-idempotent action</li>") in html
     for png in ("timeline.png", "latency.png", "throughput.png"):
         assert (run / png).read_bytes().startswith(b"\x89PNG")
     assert not re.search(r'(src|href)=["\']https?://', html)  # self-contained: opens from a file, no network

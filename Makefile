@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
-.PHONY: install test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak clean-labs
+.PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak clean-labs
 
 install: $(VENV)/.installed
 
@@ -14,7 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Everything: unit tests, validation histories, and integration tests against real containers.
+# Every prerequisite of a run (Docker, Compose, base image route, disk, kernel features), each with its fix.
+doctor: install
+	$(LAB) doctor
+
+# Everything: unit tests, packaging (wheel install), validation histories, and integration tests against real containers.
 test: install
 	$(BIN)/pytest -q
 
@@ -22,8 +26,10 @@ test: install
 test-unit: install
 	$(BIN)/pytest -q -m "not docker"
 
-# The default laptop run before a commit.
+# The default laptop run before a commit. The doctor goes first: a missing prerequisite names its fix before
+# anything is built.
 lab-test: install
+	$(LAB) doctor
 	$(LAB) run lab-test
 
 lab-smoke: install

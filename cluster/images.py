@@ -1,11 +1,13 @@
 """Local image builds, tagged by a hash of their inputs so an unchanged image is never rebuilt.
 
-There is no registry to pull from: the base image is `debian:bookworm-slim` when the engine has (or can pull)
-it, otherwise a debootstrap minbase imported with `docker import`. Mistral's Python wheels are fetched on the
+The base image is `debian:bookworm-slim` when the engine has (or can pull) it, otherwise a debootstrap minbase
+imported with `docker import` (debootstrap is installed with apt-get first when it is missing and we are root);
+choose_base_route() is that decision as a pure function. Mistral's Python wheels are fetched on the
 host (its pip trusts the host's CA) into a wheelhouse inside the build context and installed offline.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import shutil
@@ -21,13 +23,15 @@ import docker.errors
 from cluster.docker_env import engine
 from cluster.errors import LabError
 from cluster.paths import COMPOSE_DIR, cache_dir
+from cluster.topology import DEFAULT_MISTRAL_VERSION
 
 Report = Callable[[str], None]
-from cluster.topology import DEFAULT_MISTRAL_VERSION
 # Python packages installed beside Mistral: DB drivers for both databases, the lab's witness action pack.
 EXTRA_REQUIREMENTS = ["PyMySQL", "psycopg2-binary"]
 WITNESS_PACK = COMPOSE_DIR / "witness_pack"
 BASE_REPO = "mistral-lab/base"
+DEBIAN_TAG = "debian:bookworm-slim"
+BUILT_BASE = f"{BASE_REPO}:bookworm"
 
 
 @dataclass(frozen=True)
@@ -57,29 +61,123 @@ def _hash_tree(root: Path, extra: str = "") -> str:
 
 
 # ---------------------------------------------------------------- base image
+class BaseRoute(enum.Enum):
+    """How the Debian bookworm base image is obtained, in order of preference."""
+
+    LOCAL = "the engine has it"
+    PULL = "pull debian:bookworm-slim"
+    DEBOOTSTRAP = "debootstrap a bookworm minbase (about 40 s, once)"
+    INSTALL_DEBOOTSTRAP = "apt-get install debootstrap, then debootstrap (about 1 min, once)"
+    NONE = "no way to make one"
+
+
+@dataclass(frozen=True)
+class BaseFacts:
+    """What the route depends on; `can_pull` only matters (and is only probed) without a local image."""
+
+    has_image: bool
+    can_pull: bool
+    has_debootstrap: bool
+    is_root: bool
+    has_apt_get: bool
+
+
+def choose_base_route(facts: BaseFacts) -> BaseRoute:
+    """Pure: the first route that can work on this machine."""
+    if facts.has_image:
+        return BaseRoute.LOCAL
+    if facts.can_pull:
+        return BaseRoute.PULL
+    if not facts.is_root:
+        return BaseRoute.NONE  # debootstrap (and installing it) needs root
+    if facts.has_debootstrap:
+        return BaseRoute.DEBOOTSTRAP
+    if facts.has_apt_get:
+        return BaseRoute.INSTALL_DEBOOTSTRAP
+    return BaseRoute.NONE
+
+
+NO_ROUTE_WAYS_OUT = (f"load {DEBIAN_TAG} into the engine (`docker save` it where a registry is reachable, then "
+                     "`docker load`), or install debootstrap and run `mistral-lab images` once as root")
+
+
+def no_route_reason(facts: BaseFacts) -> str:
+    why = ("building one with debootstrap needs root" if not facts.is_root
+           else "debootstrap is not installed and there is no apt-get to install it")
+    return f"the engine has no {DEBIAN_TAG} and cannot pull it, and {why}"
+
+
+def no_route_message(facts: BaseFacts) -> str:
+    """One line for BaseRoute.NONE: why, then the two ways out."""
+    return f"no base image: {no_route_reason(facts)}. Either {NO_ROUTE_WAYS_OUT}"
+
+
+def local_base() -> str | None:
+    """The tag of a bookworm base the engine already has, if any."""
+    return next((tag for tag in (DEBIAN_TAG, BUILT_BASE) if _image_exists(tag)), None)
+
+
+def probe_pull() -> bool:
+    """Whether the engine could pull the Debian image: asks the registry for the manifest only (a second,
+    nothing downloaded). For `doctor`; ensure_base tries the pull itself."""
+    try:
+        engine().api.inspect_distribution(DEBIAN_TAG)
+        return True
+    except docker.errors.APIError:
+        return False
+
+
+def base_facts(can_pull: Callable[[], bool]) -> BaseFacts:
+    """Gather the route's inputs; `can_pull` is only called when the engine has no base image yet."""
+    has_image = local_base() is not None
+    return BaseFacts(
+        has_image=has_image,
+        can_pull=not has_image and can_pull(),
+        has_debootstrap=shutil.which("debootstrap") is not None,
+        is_root=os.geteuid() == 0,
+        has_apt_get=shutil.which("apt-get") is not None,
+    )
+
+
 def ensure_base(report: Report = _noop) -> str:
     """Return a tag of a Debian bookworm base image, making one if needed (about 40 s)."""
-    for candidate in ("debian:bookworm-slim", f"{BASE_REPO}:bookworm"):
-        if _image_exists(candidate):
-            return candidate
-    report("pulling debian:bookworm-slim")
-    try:
-        engine().images.pull("debian", tag="bookworm-slim")
-        return "debian:bookworm-slim"
-    except docker.errors.APIError:
-        pass  # no registry here: build it
+
+    def pull() -> bool:  # the pull is its own probe: a registry mirror may serve what a manifest query cannot
+        report(f"pulling {DEBIAN_TAG}")
+        try:
+            engine().images.pull("debian", tag="bookworm-slim")
+            return True
+        except docker.errors.APIError:
+            return False
+
+    facts = base_facts(can_pull=pull)
+    return take_base_route(choose_base_route(facts), facts, report)
+
+
+def take_base_route(route: BaseRoute, facts: BaseFacts, report: Report) -> str:
+    """The effects of a route (a PULL route has already pulled); returns the base image's tag."""
+    if route is BaseRoute.LOCAL:
+        return local_base() or DEBIAN_TAG
+    if route is BaseRoute.PULL:
+        return DEBIAN_TAG
+    if route is BaseRoute.NONE:
+        raise LabError(no_route_message(facts))
+    if route is BaseRoute.INSTALL_DEBOOTSTRAP:
+        report("installing debootstrap with apt-get (needed once, to build the base image without a registry)")
+        _install_debootstrap()
     report("no registry: building a bookworm base with debootstrap (about 40 s)")
-    _debootstrap_base(f"{BASE_REPO}:bookworm")
-    return f"{BASE_REPO}:bookworm"
+    _debootstrap_base(BUILT_BASE)
+    return BUILT_BASE
+
+
+def _install_debootstrap() -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-q"], "apt-get update", env=env)
+    _run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "debootstrap"],
+         "apt-get install debootstrap", env=env)
 
 
 def _debootstrap_base(tag: str) -> None:
-    if shutil.which("debootstrap") is None:
-        raise LabError("no base image and no debootstrap: install it (apt-get install debootstrap) "
-                       "or load debian:bookworm-slim into the engine")
-    if os.geteuid() != 0:
-        raise LabError("building the base image with debootstrap needs root; run as root once "
-                       "or load debian:bookworm-slim into the engine")
     with tempfile.TemporaryDirectory(prefix="mistral-lab-base-") as tmp:
         root = Path(tmp) / "root"
         _run(["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"],
@@ -137,9 +235,13 @@ def _pbr_env(src: Path | None) -> dict[str, str]:
     return env
 
 
+def wheelhouse_complete(version: str) -> bool:
+    return (cache_dir() / "wheels" / f"mistral-{version}" / ".complete").exists()
+
+
 def check_mistral_version(version: str) -> None:
     """Fail fast (before anything is created) when PyPI has no such Mistral release."""
-    if (cache_dir() / "wheels" / f"mistral-{version}" / ".complete").exists():
+    if wheelhouse_complete(version):
         return
     proc = subprocess.run(_pip("download", "--no-deps", "--dest", tempfile.gettempdir(), f"mistral=={version}"),
                           capture_output=True, text=True)
@@ -155,8 +257,29 @@ def _witness_wheel(dest: Path) -> None:
         return
     # A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical between builds, so the image hash is stable.
     env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
-    _run(_pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(WITNESS_PACK)),
-         "building the witness action pack", env=env)
+    # Build from a private copy: setuptools writes build/ and *.egg-info beside the sources, and an installed
+    # package directory may be read-only or shared between users.
+    with tempfile.TemporaryDirectory(prefix="witness-pack-", dir=cache_dir()) as tmp:
+        source = Path(tmp) / "witness_pack"
+        copy_sources(WITNESS_PACK, source)
+        _run(_pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)),
+             "building the witness action pack", env=env)
+
+
+BUILD_LEFTOVERS = ("build", "dist", "__pycache__", "*.egg-info", "*.pyc")
+
+
+def copy_sources(src: Path, dst: Path) -> None:
+    """Copy a source tree without build leftovers, every copy writable (the source may be read-only)."""
+    leftovers = shutil.ignore_patterns(*BUILD_LEFTOVERS)
+    for here, dirs, files in os.walk(src):
+        skip = leftovers(here, dirs + files)
+        dirs[:] = [d for d in dirs if d not in skip]
+        target = dst / Path(here).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if name not in skip:
+                shutil.copyfile(Path(here) / name, target / name)  # contents only: no read-only mode bits
 
 
 # ---------------------------------------------------------------- builds

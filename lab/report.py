@@ -144,6 +144,12 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _legend(ax, **options: Any) -> None:
+    """A legend only when something is labelled: matplotlib warns on the console about an empty one."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def _shade(ax, periods: list[NemesisPeriod]) -> None:
     for period in periods:
         ax.axvspan(period.start_s, max(period.end_s, period.start_s + 0.05), color="#9e9e9e", alpha=0.25, lw=0)
@@ -187,7 +193,7 @@ def plot_latency(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:
     ax.set_yscale("log")
     ax.set_xlabel("seconds since run start")
     ax.set_ylabel("latency (ms)")
-    ax.legend(fontsize=7, loc="upper right")
+    _legend(ax, fontsize=7, loc="upper right")
     ax.set_title("latency of completed operations")
     return _png(fig)
 
@@ -206,7 +212,7 @@ def plot_throughput(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes
             ax.step(range(width), counts, where="post", color=COLORS[status], label=status)
     ax.set_xlabel("seconds since run start")
     ax.set_ylabel("ops/s")
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     ax.set_title("throughput by outcome")
     return _png(fig)
 

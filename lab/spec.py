@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 
 from cluster.errors import LabError
+from cluster.paths import resource_dir
 from cluster.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
 
-SPECS_DIR = Path(__file__).resolve().parent / "specs"
+SPECS_DIR = resource_dir("lab", "specs")  # package data: found the same way in a checkout and a wheel install
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
              "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version"}
 CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
@@ -145,6 +146,8 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
         raise bad("workload", "a mapping with name and optional params, concurrency, rate")
     if not isinstance(spec.nemesis, dict):
         raise bad("nemesis", "a mapping (faults, interval_s, duration_s) or {} for no faults")
+    if spec.nemesis.get("draw", "cover") not in ("cover", "random"):
+        raise bad("nemesis.draw", "cover (every listed fault once, then at random; the default) or random")
 
 
 def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int | None = None) -> TestSpec:

@@ -58,6 +58,7 @@ class Cluster:
     def __init__(self, name: str = "mistral-lab"):
         self.name = name
         self.state_dir = cluster_dir(name)
+        self.up_timings: dict[str, float] = {}  # seconds from the start of the last up() to each phase
 
     # ------------------------------------------------------------ discovery
     @property
@@ -141,16 +142,23 @@ class Cluster:
         if self.exists():
             raise LabError(f"a lab named {self.name!r} already exists; `mistral-lab down --name {self.name}` "
                            "first or choose another --name")
+        started = time.monotonic()
+        mark = lambda phase: self.up_timings.__setitem__(phase, round(time.monotonic() - started, 2))  # noqa: E731
+        self.up_timings = {}
         if topology.mistral_src is None:
             lab_images.check_mistral_version(topology.mistral_version)
         built = lab_images.ensure_images(topology.mistral_version,
                                          Path(topology.mistral_src) if topology.mistral_src else None, report)
+        mark("images")
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             write_cluster_files(self.state_dir, topology, built)
             report("starting containers (database schema upgrade and populate run once)")
             self._compose_call("up", self._compose().compose.up, detach=True, quiet=True)
-            self.wait_ready(report, timeout=ready_timeout)
+            mark("containers created")
+            first_healthy: dict[str, float] = {}
+            self.wait_ready(report, timeout=ready_timeout, first_healthy=first_healthy)
+            self._record_ready_times(first_healthy, started)
         except BaseException:
             report("bring-up failed: removing what was created")
             self.down()
@@ -242,12 +250,25 @@ class Cluster:
         health = container.attrs.get("State", {}).get("Health")
         return health is None or health.get("Status") == "healthy"
 
-    def wait_ready(self, report: Report = _noop, timeout: float = 300.0, nodes: list[str] | None = None) -> None:
+    def _record_ready_times(self, first_healthy: dict[str, float], started: float) -> None:
+        """The warm-up breakdown: when the schema job finished and when each role's last node became ready."""
+        for name, at in sorted(first_healthy.items(), key=lambda item: item[1]):
+            key = "schema (db-init done)" if name == "db-init" else f"{name.rsplit('-', 1)[0]} ready"
+            self.up_timings[key] = round(max(self.up_timings.get(key, 0.0), at - started), 2)
+        self.up_timings["all ready"] = round(time.monotonic() - started, 2)
+
+    def wait_ready(self, report: Report = _noop, timeout: float = 300.0, nodes: list[str] | None = None,
+                   first_healthy: dict[str, float] | None = None) -> None:
+        """Poll until every node (or `nodes`) is healthy; `first_healthy` collects when each first was."""
         deadline = time.monotonic() + timeout
         last = ""
         while True:
-            self._fail_on_exited_jobs()
+            self._fail_on_exited_jobs(first_healthy)
             health = self.health()
+            if first_healthy is not None:
+                for name, ok in health.items():
+                    if ok:
+                        first_healthy.setdefault(name, time.monotonic())
             wanted = nodes if nodes is not None else list(health)
             waiting = [n for n in wanted if not health.get(n, False)]
             summary = f"ready {len(wanted) - len(waiting)}/{len(wanted)}" + (
@@ -262,10 +283,13 @@ class Cluster:
                                f"(see `mistral-lab logs {waiting[0]} --name {self.name}`)")
             time.sleep(1.0)
 
-    def _fail_on_exited_jobs(self) -> None:
+    def _fail_on_exited_jobs(self, first_healthy: dict[str, float] | None = None) -> None:
         for node in self.nodes(include_jobs=True):
-            if node.state in ("exited", "dead") and not (node.role == "db-init"
-                                                       and self.container(node).attrs["State"]["ExitCode"] == 0):
+            done = node.role == "db-init" and node.state == "exited" \
+                and self.container(node).attrs["State"]["ExitCode"] == 0
+            if done and first_healthy is not None:
+                first_healthy.setdefault("db-init", time.monotonic())
+            if node.state in ("exited", "dead") and not done:
                 tail = self.logs(node.name, tail=5).strip().splitlines()[-1:] or ["no output"]
                 raise LabError(f"{node.name} exited during start-up: {tail[0][:300]}")
 

@@ -54,7 +54,10 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
         "valid": valid,
         "started": len({str(op.key) for op in started if op.status != FAIL}),
         "terminal": {state: len(outcome[state]) for state in sorted(TERMINAL)},
+        "created": sum(len(outcome[state]) for state in TERMINAL) + len(stuck),
+        "never_created_count": len(outcome["never_created"]),
         "never_created": outcome["never_created"][:MAX_LISTED],
+        "lost_count": len(outcome["lost"]),
         "lost": outcome["lost"][:MAX_LISTED],
         "failed_but_created": outcome["failed_but_created"][:MAX_LISTED],
         "stuck_count": len(stuck),
@@ -62,7 +65,10 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
         "settle_s": settle_s,
         "waited_s": None if waited is None else round(waited, 3),
     }
-    if valid == "unknown":
+    if valid == "unknown" and waited is None:
+        report["reason"] = (f"{len(stuck)} execution(s) not terminal, and the settle wait never finished "
+                            "(the run was interrupted or cut short): Mistral was not given its window")
+    elif valid == "unknown":
         report["reason"] = (f"{len(stuck)} execution(s) not terminal, but the snapshot was taken "
                             f"{waited if waited is None else round(waited, 1)} s after the last fault/op, "
                             f"before the settle window of {settle_s:g} s ended")

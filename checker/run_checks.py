@@ -19,6 +19,7 @@ from checker.exactly_once import check_exactly_once
 from checker.gates import GATES
 from checker.perf import check_perf
 from checker.run_files import RunFiles
+from checker.verdict import verdict
 from history.events import HistoryError
 from cluster.errors import LabError
 
@@ -76,12 +77,19 @@ def _perf(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     return check_perf(files.ops, optional.get("snapshot"), optional.get("runs"))
 
 
+def _logs(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    from checker.logs import check_logs
+
+    return check_logs(files.dir)
+
+
 CHECKERS: dict[str, Callable[[RunFiles, float | None], dict[str, Any]]] = {
     "linearizable": _linearizable,
     "exactly-once": _exactly_once,
     "completion": _completion,
     "succeeded-despite-faults": _succeeded,
     "perf": _perf,
+    "logs": _logs,
 }
 
 
@@ -102,11 +110,26 @@ def check_run(run_dir: str | Path, checkers: list[str] | None = None, settle_s: 
     unknown = [n for n in names if n not in CHECKERS]
     if unknown:
         raise LabError(f"unknown checker {unknown[0]!r} (known: {', '.join(CHECKERS)})")
+    if (files.dir / "logs").is_dir() and "logs" not in names:
+        names.append("logs")  # every stored run with node logs gets its logs scanned
     results = {name: _guarded(CHECKERS[name], files, settle_s) for name in names}
     gates = {name: _guarded(lambda f, _s, gate=gate: gate(f), files, settle_s) for name, gate in GATES.items()}
-    verdicts = [r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()]
-    return {"valid": overall(verdicts), "run_dir": str(files.dir), "checkers": results, "gates": gates,
-            "reasons": reasons(results, gates), "notes": files.notes}
+    judged = _judged(files, results, gates)
+    return {"valid": judged.pop("valid"), "run_dir": str(files.dir), **judged, "checkers": results,
+            "gates": gates, "reasons": reasons(results, gates, judged), "notes": files.notes}
+
+
+def _judged(files: RunFiles, results: dict[str, dict], gates: dict[str, dict]) -> dict[str, Any]:
+    """Named anomalies and the verdict they give; if classifying crashes, the plain checker verdicts stand
+    (never VALID on a crash: the error turns a pass into unknown)."""
+    try:
+        return verdict(files, results, gates)
+    except LabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a classifier bug must not lose the run's verdict
+        plain = overall([r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()])
+        return {"valid": False if plain is False else "unknown", "anomalies": [],
+                "classifier_error": f"{exc.__class__.__name__}: {exc}"}
 
 
 def _guarded(check: Callable[[RunFiles, float | None], dict[str, Any]], files: RunFiles,
@@ -122,9 +145,13 @@ def _guarded(check: Callable[[RunFiles, float | None], dict[str, Any]], files: R
                 "reason": f"the checker crashed ({exc.__class__.__name__}: {str(exc)[:200]})"}
 
 
-def reasons(results: dict[str, dict], gates: dict[str, dict]) -> list[str]:
-    """One line per checker or gate that is not a plain pass: what a person reads first."""
-    lines = []
+def reasons(results: dict[str, dict], gates: dict[str, dict], judged: dict[str, Any] | None = None) -> list[str]:
+    """One line per defect, then per checker or gate that is not a plain pass: what a person reads first."""
+    judged = judged or {}
+    lines = [f"DEFECT {a['class']}/{a['kind']}: {a['summary']}" for a in judged.get("anomalies") or []
+             if a["defect"]][:20]
+    if judged.get("classifier_error"):
+        lines.append(f"UNKNOWN: classifying the anomalies crashed: {judged['classifier_error']}")
     for kind, group in (("checker", results), ("gate", gates)):
         for name, result in group.items():
             if result.get("valid") is not True:

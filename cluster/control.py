@@ -325,8 +325,12 @@ class Cluster:
 
     # ------------------------------------------------------------ scaling
     def scale(self, role: str, count: int, kill: bool = False, report: Report = _noop,
-              ready_timeout: float = 180.0) -> list[str]:
-        """Add or remove nodes of a role while the cluster runs; returns the names added or removed."""
+              ready_timeout: float = 180.0, drain: bool = False) -> list[str]:
+        """Add or remove nodes of a role while the cluster runs; returns the names added or removed.
+
+        A graceful removal is SIGTERM, what an operator does, so Mistral's own shutdown is what gets judged;
+        `drain` first waits until an executor runs no witnessed action (Mistral 23 abandons in-flight actions
+        on SIGTERM) - an explicit choice, never the default."""
         validate_role(role)
         validate_count(role, count)
         topology = self.topology()
@@ -349,8 +353,9 @@ class Cluster:
                 report(f"killing {node}")
                 self.kill(node)
             else:
-                report(f"draining {node}")
-                self.drain(node)
+                if drain:
+                    report(f"draining {node}")
+                    self.drain(node)
                 report(f"stopping {node}")
                 self.stop(node)
         self._compose_call("rm", self._compose().compose.rm, services=removed, stop=True, volumes=True)

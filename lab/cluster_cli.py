@@ -98,6 +98,8 @@ def scale(
     count: int = typer.Argument(..., help="The new number of nodes of that role."),
     name: str = NameOption,
     kill: bool = typer.Option(False, "--kill", help="Remove abruptly (SIGKILL) instead of SIGTERM."),
+    drain: bool = typer.Option(False, "--drain", help="Before SIGTERM, wait until a removed executor runs no "
+                               "witnessed action (Mistral 23 abandons in-flight actions on SIGTERM)."),
 ) -> None:
     """Add or remove nodes of one role while workflows run."""
     validate_role(role)
@@ -106,7 +108,7 @@ def scale(
     if not cluster.exists():
         raise LabError(f"no lab named {name!r} is running")
     with phase(f"scale {role} to {count}") as report:
-        changed = cluster.scale(role, count, kill=kill, report=report)
+        changed = cluster.scale(role, count, kill=kill, report=report, drain=drain)
     out.print(f"{role}: {count} ({'changed ' + ', '.join(changed) if changed else 'unchanged'})")
 
 

@@ -19,6 +19,7 @@ import yaml
 from history.events import Event
 from history.pairing import Operation, pair_operations
 from history.reader import read_history
+from lab.report_verdict import anomalies_html, gates_html, marked_ops, promise_html, reasons_html, start_ops
 
 MAX_TIMELINE_OPS = 4000  # beyond this the SVG gets too heavy for a browser; the PNG still shows everything
 COLORS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#ef6c00"}
@@ -113,13 +114,22 @@ def _checker_anomalies(result: dict) -> list[dict]:
     return entries
 
 
+def completion_summary(result: dict) -> str:
+    """Every started execution accounted for: created (terminal by state, or stuck), never created, lost."""
+    states = ", ".join(f"{n} {s}" for s, n in result["terminal"].items())
+    never = result.get("never_created_count", len(result.get("never_created") or []))
+    lost = result.get("lost_count", len(result.get("lost") or []))
+    created = result.get("created", sum(result["terminal"].values()) + result.get("stuck_count", 0))
+    return (f"{result.get('started')} started: {created} created ({states}; {result.get('stuck_count', 0)} stuck), "
+            f"{never} never created (indeterminate starts that did not happen), {lost} lost")
+
+
 def checker_summary(result: dict) -> str:
     """One human line per checker for the summary table."""
     if result.get("reason"):
         return str(result["reason"])
     if "terminal" in result:
-        states = ", ".join(f"{n} {s}" for s, n in result["terminal"].items())
-        return f"{result.get('started')} started: {states}; {result.get('stuck_count', 0)} stuck"
+        return completion_summary(result)
     if "duplicate_count" in result:
         dups = sum(result["duplicate_count"].values())
         return (f"{result.get('runs')} witnessed runs of {result.get('action_executions')} action executions; "
@@ -267,7 +277,7 @@ def svg_timeline(ops: list[Operation], periods: list[NemesisPeriod], marked: set
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222} h1{margin:0 0 .3em}
 .verdict{display:inline-block;padding:.2em .7em;border-radius:4px;color:#fff;font-weight:bold}
-.v-true{background:#2e7d32}.v-false{background:#c62828}.v-unknown{background:#ef6c00}.v-interrupted{background:#6a1b9a}
+.defect td{background:#ffebee}.v-true{background:#2e7d32}.v-false{background:#c62828}.v-unknown{background:#ef6c00}.v-interrupted{background:#6a1b9a}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;font-size:.9em;text-align:left}
 .nemesis{fill:#9e9e9e;opacity:.3}.anomaly{stroke:#000;stroke-width:2}.anomaly:target{stroke:#d500f9;stroke-width:4}
 .lane,.tick{font-size:9px;font-family:monospace}.note{color:#666;font-size:.85em}
@@ -289,7 +299,8 @@ def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
     ops = client_ops(events)
     periods = nemesis_periods(events)
     anomalies = _anomalies(results)
-    marked = {a["op_index"] for a in anomalies if isinstance(a.get("op_index"), int)}
+    anchors = start_ops(ops)
+    marked = {a["op_index"] for a in anomalies if isinstance(a.get("op_index"), int)} | marked_ops(results, anchors)
     valid = results.get("valid", "unknown")
     css_class = "interrupted" if results.get("interrupted") else str(valid).lower()
     label = _verdict_label(valid) + (" (interrupted)" if results.get("interrupted") else "")
@@ -309,8 +320,12 @@ def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
 <h1>{html.escape(str(spec.get('name', 'run')))} <span class="verdict v-{css_class}">{label}</span></h1>
 <p>run <code>{html.escape(str(run_dir))}</code>; seed {spec.get('seed')}; {len(ops)} client ops,
 {len(periods)} fault periods; {html.escape(str(results.get('note', '')))}</p>
+<h2>Why</h2>{reasons_html(results)}
+<h2>Named anomalies</h2>{anomalies_html(results, anchors)}
+<h2>Promise</h2>{promise_html(results)}
+<h2>Gates</h2>{gates_html(results)}
 <h2>Checkers</h2><table><tr><th>checker</th><th>verdict</th><th>summary</th></tr>{rows}</table>
-<h2>Anomalies</h2><ul>{anomaly_items}</ul>
+<h2>Checker findings</h2><ul>{anomaly_items}</ul>
 <h2>Timeline</h2><p class="note">Bars are client operations (green ok, red fail, orange info = indeterminate,
 drawn to the end); grey bands are faults; outlined bars are anomalies. Hover for details.</p>
 <div id="timeline-box">{svg_timeline(ops, periods, marked)}</div>

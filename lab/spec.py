@@ -18,7 +18,7 @@ from cluster.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
 
 SPECS_DIR = resource_dir("lab", "specs")  # package data: found the same way in a checkout and a wheel install
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
-             "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version"}
+             "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version", "promise", "heartbeat_window_s"}
 CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
 CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf")
 
@@ -37,6 +37,8 @@ class TestSpec:
     settle_s: float | None = None
     seed: int = 0
     mistral_version: str | None = None
+    promise: str = "designed"  # the level anomalies are judged at: designed or spec (checker.promise)
+    heartbeat_window_s: float | None = None  # override check_interval x max_missed_heartbeats for the promise
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(asdict(self))
@@ -90,7 +92,11 @@ def load_spec(test: str) -> TestSpec:
         raise LabError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
         raise LabError(f"{path}:1: a spec is a YAML mapping of fields ({', '.join(sorted(TOP_LEVEL))})")
-    return validate_spec(data, path, root)
+    spec = validate_spec(data, path, root)
+    params = spec.workload.get("params")
+    if isinstance(params, dict) and "file" in params:  # a workload's file is named relative to its spec
+        params.setdefault("base_dir", str(path.resolve().parent))
+    return spec
 
 
 def _fail(path: Path | str, line: int | None, field_name: str, reason: str) -> LabError:
@@ -146,6 +152,11 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
         raise bad("workload", "a mapping with name and optional params, concurrency, rate")
     if not isinstance(spec.nemesis, dict):
         raise bad("nemesis", "a mapping (faults, interval_s, duration_s) or {} for no faults")
+    if spec.promise not in ("designed", "spec"):
+        raise bad("promise", "designed (what Mistral 23 is configured for; the default) or spec (the HA goal)")
+    if spec.heartbeat_window_s is not None and (not isinstance(spec.heartbeat_window_s, (int, float))
+                                                or spec.heartbeat_window_s <= 0):
+        raise bad("heartbeat_window_s", "a number of seconds > 0 (default: check_interval x max_missed_heartbeats)")
     if spec.nemesis.get("draw", "cover") not in ("cover", "random"):
         raise bad("nemesis.draw", "cover (every listed fault once, then at random; the default) or random")
 

@@ -58,7 +58,7 @@ def report(result: dict[str, Any], run_dir: Path, as_json: bool) -> int:
 
 
 def workload(
-    workload_name: str = typer.Argument(..., metavar="NAME", help="register | execution-state | reference"),
+    workload_name: str = typer.Argument(..., metavar="NAME", help="register | execution-state | reference | workflow"),
     name: str = typer.Option("mistral-lab", "--name", "-n", help="Lab (compose project) name."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory (default runs/<name>-<time>)."),
     time_limit: float = typer.Option(20.0, "--time-limit", help="Seconds of client operations."),

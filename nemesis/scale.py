@@ -60,6 +60,7 @@ class Scale(Fault):
     OPTIONS = {
         "delta": Opt(int, -1, "nodes to add (>0) or remove (<0)", low=-8, high=8),
         "kill": Opt(bool, False, "remove with SIGKILL instead of SIGTERM"),
+        "drain": Opt(bool, False, "before SIGTERM, wait until a removed executor runs no witnessed action"),
     }
     ROLES = MISTRAL_ROLES
     DEFAULT_TARGET = "random"
@@ -83,7 +84,7 @@ class Scale(Fault):
         baseline.setdefault(role, before)
         save_baseline(cluster, baseline)
         self.role = role
-        changed = cluster.scale(role, after, kill=self.options["kill"])
+        changed = cluster.scale(role, after, kill=self.options["kill"], drain=self.options["drain"])
         how = "added" if after > before else ("killed" if self.options["kill"] else "stopped")
         return {"role": role, "from": before, "to": after, how: changed}
 

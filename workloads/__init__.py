@@ -13,9 +13,10 @@ from workloads.core import Completion, Op, RunContext, Workload
 from workloads.execution_state import ExecutionStateWorkload
 from workloads.reference_load import ReferenceWorkload
 from workloads.register import RegisterWorkload
+from workloads.workflow_file import WorkflowWorkload
 
 WORKLOADS: dict[str, type[Workload]] = {
-    cls.name: cls for cls in (RegisterWorkload, ExecutionStateWorkload, ReferenceWorkload)
+    cls.name: cls for cls in (RegisterWorkload, ExecutionStateWorkload, ReferenceWorkload, WorkflowWorkload)
 }
 
 

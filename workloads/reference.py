@@ -1,12 +1,21 @@
-"""The seed's seven reference workflows, generated from parameters.
+"""The seed's seven reference workflows, and optional policy kinds, generated from parameters.
 
 Every task runs `lab.witness` (label = task name), so each physical action run leaves witness records that
 the exactly-once checker can match against Mistral's own view. `expected_tasks` is the number of task
 executions a SUCCESS run has; `expected_actions` the number of witness action runs (a with-items task is one
 task execution but one action per item).
+
+The optional kinds (POLICY_KINDS, not drawn by default) exercise what the seven do not:
+- retry / timeout / wait-before / wait-after: a sequence of n tasks, each with that task policy;
+- subworkflow: `before` -> x tasks each running a child workflow (a sequence of n tasks) -> `after` (join).
+  Starting a child is engine-to-engine RPC. Mistral lists the child's task executions under the child's own
+  execution, not the parent's, so expected_tasks / expected_actions count the parent's tasks only (2 + x, 2);
+- multi-join: n parallel tasks each feed x joins, which all feed one final join: several engines complete
+  the inputs of several joins at once.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import yaml
@@ -14,7 +23,13 @@ import yaml
 from cluster.errors import LabError
 
 REFERENCE_KINDS = ("sequence", "parallel", "par-sequences", "join", "seq-join", "with-items", "complex")
+# Optional kinds: valid everywhere a kind is named, but not in the default draw (REFERENCE_KINDS).
+POLICY_KINDS = ("retry", "timeout", "wait-before", "wait-after", "subworkflow", "multi-join")
+ALL_KINDS = REFERENCE_KINDS + POLICY_KINDS
 MAX_N = 1000
+RETRY_POLICY = {"count": 2, "delay": 1}
+WAIT_S = 1              # wait-before / wait-after of the wait kinds
+TIMEOUT_MARGIN_S = 30   # a task's timeout = its action's seconds + this: only a fault makes it fire
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,47 @@ def _tasks_for(kind: str, n: int, x: int, seconds: float, idempotent: bool) -> t
     return _complex(n, x, seconds, idempotent), n - 1
 
 
+def _policy(tasks: Tasks, key: str, value: object) -> Tasks:
+    """Every task of `tasks` with the task policy `key: value`."""
+    return {name: {**task, key: value} for name, task in tasks.items()}
+
+
+def _policy_value(kind: str, seconds: float) -> object:
+    if kind == "retry":
+        return dict(RETRY_POLICY)
+    if kind == "timeout":
+        return math.ceil(seconds) + TIMEOUT_MARGIN_S
+    return WAIT_S
+
+
+def _subworkflow(child: str, x: int, seconds: float, idempotent: bool) -> Tasks:
+    """before -> sub_1..sub_x (each runs `child`) -> after (join: all)."""
+    subs = {f"sub_{j}": {"workflow": child, "input": {"seconds": "<% $.seconds %>"}, "on-success": ["after"]}
+            for j in range(1, x + 1)}
+    before = {**_witness("before", seconds, idempotent), "on-success": list(subs)}
+    return {"before": before, **subs, **_join("after", seconds, idempotent)}
+
+
+def _multi_join(n: int, x: int, seconds: float, idempotent: bool) -> Tasks:
+    """p_1..p_n each -> join_1..join_x (join: all) -> final (join: all)."""
+    joins = [f"join_{j}" for j in range(1, x + 1)]
+    tasks = {k: {**v, "on-success": list(joins)} for k, v in _fan("p", n, seconds, idempotent).items()}
+    for name in joins:
+        tasks.update({k: {**v, "on-success": ["final"]} for k, v in _join(name, seconds, idempotent).items()})
+    tasks.update(_join("final", seconds, idempotent))
+    return tasks
+
+
+def _policy_workflows(kind: str, name: str, n: int, x: int, seconds: float, idempotent: bool) -> dict[str, Tasks]:
+    """Workflow name -> task graph; the started workflow `name` first."""
+    if kind == "subworkflow":
+        child = f"{name}_child"
+        return {name: _subworkflow(child, x, seconds, idempotent), child: _chain("c", n, seconds, idempotent)}
+    if kind == "multi-join":
+        return {name: _multi_join(n, x, seconds, idempotent)}
+    return {name: _policy(_chain("t", n, seconds, idempotent), kind, _policy_value(kind, seconds))}
+
+
 def workflow_name(kind: str, n: int, x: int, seconds: float, idempotent: bool = False) -> str:
     millis = int(round(seconds * 1000))
     return f"lab_ref_{kind.replace('-', '_')}_n{n}_x{x}_ms{millis}{'_idem' if idempotent else ''}"
@@ -117,13 +173,15 @@ def workflow_name(kind: str, n: int, x: int, seconds: float, idempotent: bool = 
 def reference_workflow(kind: str, n: int, x: int = 2, seconds: float = 0.0, *,
                        idempotent: bool = False) -> ReferenceWorkflow:
     """The reference workflow `kind` with n tasks (per sequence/fan), x sequences, each action sleeping `seconds`."""
-    if kind not in REFERENCE_KINDS:
-        raise LabError(f"unknown reference workflow kind {kind!r} (known: {', '.join(REFERENCE_KINDS)})")
+    if kind not in ALL_KINDS:
+        raise LabError(f"unknown reference workflow kind {kind!r} (known: {', '.join(ALL_KINDS)})")
     for label, value in (("n", n), ("x", x)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_N:
             raise LabError(f"reference workflow {label} must be an integer between 1 and {MAX_N}, got {value!r}")
     if not isinstance(seconds, (int, float)) or seconds < 0:
         raise LabError(f"reference workflow seconds must be a number >= 0, got {seconds!r}")
+    if kind in POLICY_KINDS:
+        return _policy_reference(kind, n, x, float(seconds), idempotent)
     tasks, extra_actions = _tasks_for(kind, n, x, float(seconds), idempotent)
     name = workflow_name(kind, n, x, float(seconds), idempotent)
     document = {"version": "2.0", name: {"type": "direct", "input": [{"seconds": float(seconds)}],
@@ -133,4 +191,21 @@ def reference_workflow(kind: str, n: int, x: int = 2, seconds: float = 0.0, *,
                              expected_actions=len(tasks) + extra_actions)
 
 
-__all__ = ["REFERENCE_KINDS", "ReferenceWorkflow", "reference_workflow", "workflow_name"]
+def _policy_reference(kind: str, n: int, x: int, seconds: float, idempotent: bool) -> ReferenceWorkflow:
+    name = workflow_name(kind, n, x, seconds, idempotent)
+    graphs = _policy_workflows(kind, name, n, x, seconds, idempotent)
+    # One document may hold several workflows: the subworkflow kind's parent and child are created together.
+    document: dict = {"version": "2.0"}
+    for wf_name, tasks in graphs.items():
+        document[wf_name] = {"type": "direct", "input": [{"seconds": seconds}], "tasks": tasks}
+    definition = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    # No policy kind has with-items: one witness run per witness task. A child execution's tasks and
+    # actions belong to the child (Mistral lists them under its own id), so only the parent's count.
+    own = graphs[name]
+    actions = sum(1 for task in own.values() if task.get("action") == "lab.witness")
+    return ReferenceWorkflow(kind=kind, name=name, definition=definition, expected_tasks=len(own),
+                             expected_actions=actions)
+
+
+__all__ = ["ALL_KINDS", "POLICY_KINDS", "REFERENCE_KINDS", "ReferenceWorkflow", "reference_workflow",
+           "workflow_name"]

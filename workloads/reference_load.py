@@ -14,13 +14,13 @@ import requests
 from cluster.errors import LabError
 from cluster.mistral_api import HttpError, NodeClient
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
-from workloads.reference import REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
+from workloads.reference import ALL_KINDS, REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
 
 
 def _kinds(value: tuple[str, ...]) -> str | None:
-    unknown = [k for k in value if k not in REFERENCE_KINDS]
+    unknown = [k for k in value if k not in ALL_KINDS]
     if unknown or not value:
-        return f"unknown kind {unknown[0] if unknown else ''!r} (known: {', '.join(REFERENCE_KINDS)})"
+        return f"unknown kind {unknown[0] if unknown else ''!r} (known: {', '.join(ALL_KINDS)})"
     return None
 
 

@@ -11,6 +11,7 @@ import yaml
 from checker import run_checks
 from checker.run_checks import check_run
 from checker.tests.runfixtures import action, execution, snapshot, task, witness, write_run
+from cluster.errors import LabError
 from history.writer import HistoryWriter
 
 REF = {"workflow": "lab_ref", "expected_tasks": 1, "expected_actions": 1}
@@ -150,5 +151,5 @@ def test_a_crashing_checker_is_unknown_with_its_error_not_a_traceback(tmp_path, 
 def test_a_malformed_run_file_is_still_a_user_error(tmp_path, bad):
     run_dir = _good_run(tmp_path / "run")
     (run_dir / "run.json").write_text(bad)
-    with pytest.raises(Exception, match="run.json"):
+    with pytest.raises(LabError, match="run.json: "):  # a user error (exit 3), not any crash naming the file
         check_run(run_dir)

@@ -53,7 +53,7 @@ def test_good_input_builds_every_fault_with_a_description() -> None:
 
 def test_options_are_typed() -> None:
     fault = make_fault("scale", {"delta": "2", "kill": "yes"}, "executor")
-    assert fault.options == {"delta": 2, "kill": True}
+    assert fault.options == {"delta": 2, "kill": True, "drain": False}
     assert parse_option_items(["probability=0.3", "mode = ttl"]) == {"probability": "0.3", "mode": "ttl"}
     with pytest.raises(LabError, match="malformed --option 'oops'"):
         parse_option_items(["oops"])

@@ -1,0 +1,266 @@
+"""Named anomalies: every finding of every checker, classed and placed against both promise levels.
+
+Each anomaly is one dict:
+    {"class", "kind", "defect", "inside": {"designed", "spec"}, "checker", "execution_id",
+     "task_execution_id", "action_execution_ids", "nodes", "faults", "summary", "evidence"}
+
+Classes: duplicate-run, phantom-run, missing-run, lost-start, failed-but-created, non-linearizable (safety:
+always defects); stuck-execution (kinds idle-task, unfinished-workflow, running-action, waiting-join; always a
+defect); abandoned-action (executor lost mid-run, Mistral failed it), lost-result (the witness saw the run
+complete, Mistral recorded ERROR), errored-inside-promise (any other ERROR): a defect when every fault touching
+it stayed inside the run's promise level; log (from checker.logs), unclassified (a checker said false and
+nothing here named why: a defect, so nothing is ever lost).
+
+`inside[level]` is true when every fault window overlapping the anomaly stayed inside that level (true when
+no fault touched it). An anomaly that is not a defect but breaks the `spec` level is an "HA gap".
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any, Iterable
+
+from checker.promise import FaultWindow, role_of
+from history.mistral import ERROR, mistral_time
+from history.witness import WitnessRun
+
+SAFETY = {"duplicate-run", "phantom-run", "missing-run", "lost-start", "failed-but-created", "non-linearizable",
+          "stuck-execution"}
+HEARTBEAT = "Heartbeat wasn't received"
+MARGIN_S = 2.0  # Mistral's timestamps have 1 s resolution
+
+
+class Context:
+    """What classification needs from a run: the snapshot indexed, witness runs, fault windows, the level."""
+
+    def __init__(self, snapshot: dict[str, Any] | None, runs: list[WitnessRun], windows: list[FaultWindow],
+                 level: str) -> None:
+        snapshot = snapshot or {"executions": [], "tasks": [], "action_executions": []}
+        self.executions = {e["id"]: e for e in snapshot["executions"]}
+        self.tasks = {t["id"]: t for t in snapshot["tasks"]}
+        self.tasks_of: dict[str, list[dict]] = defaultdict(list)
+        for task in snapshot["tasks"]:
+            self.tasks_of[task.get("workflow_execution_id")].append(task)
+        self.actions_of: dict[str, list[dict]] = defaultdict(list)
+        for action in snapshot["action_executions"]:
+            self.actions_of[action.get("task_execution_id")].append(action)
+        self.runs_of: dict[str, list[WitnessRun]] = defaultdict(list)
+        for run in runs:
+            self.runs_of[str(run.action_execution_id)].append(run)
+        self.windows, self.level = windows, level
+
+    def lifetime(self, execution_id: str | None) -> tuple[float, float] | None:
+        execution = self.executions.get(execution_id or "")
+        if not execution:
+            return None
+        start, end = mistral_time(execution.get("created_at")), mistral_time(execution.get("updated_at"))
+        if start is None:
+            return None
+        return start - MARGIN_S, (end if end is not None else start) + MARGIN_S
+
+    def touching(self, execution_id: str | None, nodes: Iterable[str] = ()) -> list[FaultWindow]:
+        """Fault windows overlapping the execution; with `nodes`, those acting on one of them (or on the
+        broker, the database or the network) when there are any."""
+        span = self.lifetime(execution_id)
+        if span is None:
+            return []
+        overlapping = [w for w in self.windows if w.overlaps(*span)]
+        wanted = set(nodes)
+        if wanted:
+            close = [w for w in overlapping if wanted & set(w.nodes) or w.fault in ("broker", "db", "partition",
+                                                                                    "netem", "message-loss")]
+            return close or overlapping
+        return overlapping
+
+    def make(self, cls: str, kind: str, checker: str, summary: str, *, execution_id: str | None = None,
+             task_execution_id: str | None = None, action_execution_ids: Iterable[str] = (),
+             nodes: Iterable[str] = (), evidence: Iterable[Any] = (), faults: list[FaultWindow] | None = None
+             ) -> dict[str, Any]:
+        touching = faults if faults is not None else self.touching(execution_id, nodes)
+        inside = {level: all(w.inside.get(level, True) for w in touching) for level in ("designed", "spec")}
+        defect = cls in SAFETY or cls in ("log", "unclassified") or inside.get(self.level, True)
+        return {"class": cls, "kind": kind, "defect": bool(defect), "inside": inside, "checker": checker,
+                "execution_id": execution_id, "task_execution_id": task_execution_id,
+                "action_execution_ids": sorted(set(action_execution_ids)), "nodes": sorted(set(nodes)),
+                "faults": [{"label": w.label, "inside": w.inside, "reasons": w.reasons} for w in touching],
+                "summary": summary, "evidence": list(evidence)[:5]}
+
+
+# ---------------------------------------------------------------- per checker
+def from_exactly_once(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for dup in result.get("duplicates") or []:
+        if dup.get("legal"):
+            continue
+        ids = [dup["action_execution_id"]] if dup.get("action_execution_id") else list(dup.get("action_executions")
+                                                                                       or [])
+        runs = dup.get("runs") or [r for a in (dup.get("action_executions") or {}).values() for r in a["runs"]]
+        executors = [r.get("executor") for r in runs if r.get("executor")]
+        found.append(ctx.make(
+            "duplicate-run", dup.get("kind", "duplicate"), "exactly-once",
+            f"non-idempotent task {dup.get('task')!r} ran {len(runs)} times ({dup.get('kind')}) on "
+            f"{', '.join(sorted(set(executors))) or 'unknown executors'}",
+            execution_id=dup.get("workflow_execution_id"), task_execution_id=dup.get("task_execution_id"),
+            action_execution_ids=ids, nodes=executors, evidence=runs))
+    for phantom in result.get("phantoms") or []:
+        found.append(ctx.make("phantom-run", "unknown-action", "exactly-once", phantom.get("reason", "phantom"),
+                              execution_id=phantom.get("workflow_execution_id"),
+                              task_execution_id=phantom.get("task_execution_id"),
+                              action_execution_ids=[phantom.get("action_execution_id")],
+                              nodes=[phantom.get("executor")] if phantom.get("executor") else [],
+                              evidence=[phantom]))
+    for missing in result.get("missing") or []:
+        found.append(ctx.make("missing-run", "unwitnessed-success", "exactly-once", missing.get("reason", "missing"),
+                              execution_id=missing.get("workflow_execution_id"),
+                              task_execution_id=missing.get("task_execution_id"),
+                              action_execution_ids=[a for a in [missing.get("action_execution_id")] if a],
+                              evidence=[missing]))
+    return found
+
+
+def from_completion(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [ctx.make("lost-start", "acknowledged-unknown", "completion",
+                      "the API acknowledged this start but Mistral does not know the execution", execution_id=ex)
+             for ex in result.get("lost") or []]
+    found += [ctx.make("failed-but-created", "failed-start", "completion",
+                       "the API answered this start with an error, yet the execution exists", execution_id=ex)
+              for ex in result.get("failed_but_created") or []]
+    if result.get("valid") is False:  # stuck only counts once the settle window has passed
+        for stuck in result.get("stuck") or []:
+            kind = stuck_kind(stuck)
+            found.append(ctx.make(
+                "stuck-execution", kind, "completion",
+                f"execution {stuck['id']} still {stuck.get('state')} after the settle window ({kind})",
+                execution_id=stuck["id"],
+                action_execution_ids=[a["id"] for a in stuck.get("action_executions") or []],
+                nodes=(stuck.get("nodes") or {}).get("executors") or [],
+                evidence=[{"tasks": [(t.get("name"), t.get("state")) for t in stuck.get("tasks") or []],
+                           "state_info": stuck.get("state_info")}]))
+    return found
+
+
+def stuck_kind(stuck: dict[str, Any]) -> str:
+    """Why an execution is not terminal, from its tasks and action executions."""
+    tasks = stuck.get("tasks") or []
+    states = Counter(t.get("state") for t in tasks)
+    if states.get("WAITING"):
+        return "waiting-join"
+    if any(a.get("state") == "RUNNING" for a in stuck.get("action_executions") or []):
+        return "running-action"
+    if states.get("IDLE") or not tasks:
+        return "idle-task"
+    if all(t.get("state") in ("SUCCESS", "ERROR", "CANCELLED") for t in tasks):
+        return "unfinished-workflow"
+    return "running-task"
+
+
+def from_errors(ctx: Context, built_to_succeed: set[str]) -> list[dict[str, Any]]:
+    """Every ERROR execution of a workflow built to succeed, classed by its deepest cause."""
+    found = []
+    for ex_id in sorted(built_to_succeed):
+        execution = ctx.executions.get(ex_id)
+        if not execution or execution.get("state") != ERROR:
+            continue
+        found.append(_classify_error(ctx, execution))
+    return found
+
+
+def _classify_error(ctx: Context, execution: dict[str, Any]) -> dict[str, Any]:
+    actions = [a for t in ctx.tasks_of[execution["id"]] for a in ctx.actions_of[t["id"]]]
+    failed = [a for a in actions if a.get("state") == ERROR]
+    for action in failed:
+        runs = ctx.runs_of.get(action["id"], [])
+        executors = [r.executor for r in runs if r.executor]
+        info = str(action.get("state_info") or "")
+        if any(r.completed for r in runs):
+            return ctx.make("lost-result", "completed-run-failed", "succeeded-despite-faults",
+                            f"the witness saw action execution {action['id']} complete on "
+                            f"{', '.join(executors) or '?'}, Mistral recorded ERROR: {info[:120]}",
+                            execution_id=execution["id"], task_execution_id=action.get("task_execution_id"),
+                            action_execution_ids=[action["id"]], nodes=executors,
+                            evidence=[info[:300], *[r.summary() for r in runs]])
+        if HEARTBEAT in info:
+            return ctx.make("abandoned-action", "heartbeat", "succeeded-despite-faults",
+                            f"action execution {action['id']} on {', '.join(executors) or 'no witnessed executor'} "
+                            f"was failed by the heartbeat check ({'run interrupted' if runs else 'never ran'})",
+                            execution_id=execution["id"], task_execution_id=action.get("task_execution_id"),
+                            action_execution_ids=[action["id"]], nodes=executors,
+                            evidence=[info[:300], *[r.summary() for r in runs]])
+    cause = str((failed[0].get("state_info") if failed else None) or execution.get("state_info") or "no state_info")
+    return ctx.make("errored-inside-promise", "error", "succeeded-despite-faults",
+                    f"execution {execution['id']} ended ERROR: {cause.splitlines()[0][:160] if cause else ''}",
+                    execution_id=execution["id"], action_execution_ids=[a["id"] for a in failed],
+                    evidence=[cause[:300]])
+
+
+def from_linearizable(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]]:
+    if result.get("valid") is not False:
+        return []
+    example = result.get("counterexample") or {}
+    key = example.get("key")
+    return [ctx.make("non-linearizable", "history", "linearizable",
+                     f"key {key!r}: {example.get('explanation') or 'no linearization exists'}",
+                     execution_id=key if isinstance(key, str) and key in ctx.executions else None,
+                     evidence=[example], faults=[] if key not in ctx.executions else None)]
+
+
+def from_expected_work(ctx: Context, gate: dict[str, Any]) -> list[dict[str, Any]]:
+    return [ctx.make("missing-run", "expected-work", "expected-work",
+                     f"SUCCESS execution {w['execution_id']} did not do what its workflow must: "
+                     + ", ".join(f"{k} {v['found']} (expected {v['expected']})" for k, v in w.items()
+                                 if isinstance(v, dict)),
+                     execution_id=w["execution_id"], evidence=[w]) for w in gate.get("wrong") or []]
+
+
+def from_logs(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for anomaly in result.get("anomalies") or []:
+        nodes = anomaly.get("nodes") or []
+        touching = [w for w in ctx.windows if set(nodes) & set(w.nodes)]
+        entry = ctx.make("log", anomaly.get("kind", "log"), "logs", anomaly.get("summary", ""), nodes=nodes,
+                         evidence=anomaly.get("evidence") or [], faults=touching)
+        entry["defect"] = bool(anomaly.get("defect"))
+        found.append(entry)
+    return found
+
+
+# ---------------------------------------------------------------- everything
+def classify(ctx: Context, results: dict[str, dict[str, Any]], gates: dict[str, dict[str, Any]],
+             built_to_succeed: set[str]) -> list[dict[str, Any]]:
+    anomalies: list[dict[str, Any]] = []
+    if "exactly-once" in results:
+        anomalies += from_exactly_once(ctx, results["exactly-once"])
+    if "completion" in results:
+        anomalies += from_completion(ctx, results["completion"])
+    if "succeeded-despite-faults" in results:
+        anomalies += from_errors(ctx, built_to_succeed)
+    if "linearizable" in results:
+        anomalies += from_linearizable(ctx, results["linearizable"])
+    if "logs" in results:
+        anomalies += from_logs(ctx, results["logs"])
+    anomalies += from_expected_work(ctx, gates.get("expected-work") or {})
+    named = {a["checker"] for a in anomalies}
+    for name, result in results.items():
+        if result.get("valid") is False and name not in named and name != "succeeded-despite-faults":
+            anomalies.append(ctx.make("unclassified", name, name, result.get("reason") or f"{name} failed",
+                                      evidence=[result.get("reason")], faults=[]))
+    return anomalies
+
+
+def summary(anomalies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per class, and the split a reader needs: defects, HA gaps, expected degradation."""
+    defects = [a for a in anomalies if a["defect"]]
+    gaps = [a for a in anomalies if not a["defect"] and a["inside"].get("spec") is not False
+            and a["inside"].get("designed") is False]
+    return {"anomaly_counts": dict(sorted(Counter(a["class"] for a in anomalies).items())),
+            "defect_count": len(defects), "ha_gap_count": len(gaps),
+            "expected_degradation_count": len(anomalies) - len(defects)}
+
+
+def nodes_of_roles(nodes: Iterable[str]) -> dict[str, list[str]]:
+    by_role: dict[str, list[str]] = defaultdict(list)
+    for node in nodes:
+        by_role[role_of(node)].append(node)
+    return dict(by_role)
+
+
+__all__ = ["Context", "SAFETY", "classify", "stuck_kind", "summary"]

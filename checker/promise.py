@@ -120,6 +120,7 @@ def fault_windows(events: list[Event], start_wall: float) -> list[FaultWindow]:
     windows: list[FaultWindow] = []
     planned: dict[str, dict[str, Any]] = {}
     open_by_index: dict[Any, FaultWindow] = {}
+    healing: dict[str, Any] = {}
     for event in events:
         if event.process != NEMESIS or not isinstance(event.value, dict):
             continue
@@ -134,8 +135,11 @@ def fault_windows(events: list[Event], start_wall: float) -> list[FaultWindow]:
                                  {k: v for k, v in value.items() if k != "action"})
             windows.append(window)
             open_by_index[plan.get("index")] = window
-        elif action == "heal" and event.type == OK and value.get("index") in open_by_index:
-            open_by_index.pop(value["index"]).end = at
+        elif action == "heal" and event.type == INVOKE:
+            healing[event.f] = value.get("index")
+        elif action == "heal" and event.type == OK and healing.get(event.f) in open_by_index:
+            # The heal's answer carries no index: it answers the heal invoked last for this fault.
+            open_by_index.pop(healing.pop(event.f)).end = at
         elif action == "heal-cluster" and event.type == OK:
             for window in open_by_index.values():
                 window.end = at
@@ -195,8 +199,10 @@ def _designed(window: FaultWindow, roles: set[str], counts: dict[str, int], wind
     short = f"outage {outage:g} s (fault {window.fault_s:g} s + reconnect) vs heartbeat window {window_s:g} s"
     if fault == "message-loss":
         return False, "lost RPC messages: oslo.messaging acknowledges before dispatch (at-most-once)"
-    if fault in ("broker", "db", "partition", "netem") or roles & set(INFRA):
+    if fault in ("broker", "db") or (roles & set(INFRA) and not roles & set(MISTRAL_ROLES)):
         return outage < window_s, short
+    if fault in ("partition", "netem") and roles & {"engine", "executor"}:
+        return outage < window_s, short  # engines or executors cut off: heartbeats and RPC stop
     if "executor" in roles:
         if fault == "kill" or window.done.get("killed"):
             return False, "an executor was lost: Mistral may fail the actions it was running"

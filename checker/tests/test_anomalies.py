@@ -57,6 +57,11 @@ def test_each_fault_kind_is_placed_against_both_levels(fault, nodes, seconds, do
     assert window.inside == {"designed": designed, "spec": spec}, window.reasons
 
 
+def test_an_api_cut_from_the_database_is_an_api_loss_not_a_heartbeat_matter():
+    window = _window("partition", ["api-1", "db"], 12.0)
+    assert window.inside == {"designed": True, "spec": True}, window.reasons
+
+
 def test_touched_nodes_come_from_what_the_fault_reported():
     assert touched_nodes({"killed": ["executor-1"]}, "random:executor") == ["executor-1"]
     assert touched_nodes({"cut": {"engine-1": ["broker"]}}, "engine") == ["engine-1"]
@@ -92,7 +97,9 @@ def _fault(fault: str, index: int, start: float, end: float, done: dict) -> list
     return [("invoke", fault, {"action": "start", "index": index, "target": None, "options": {}}, start),
             ("ok", fault, {"action": "start", **done}, start + 0.1),
             ("invoke", fault, {"action": "heal", "index": index}, end),
-            ("ok", fault, {"action": "heal"} | {"index": index}, end + 0.1)]
+            ("ok", fault, {"action": "heal", "healed": True}, end + 0.1),  # as the runner records it: no index
+            ("invoke", "heal", {"action": "heal-cluster"}, end + 60.0),
+            ("ok", "heal", {"action": "heal-cluster", "repaired": []}, end + 61.0)]
 
 
 def _heartbeat_error_run(tmp_path: Path, outage: float) -> Path:
@@ -177,6 +184,7 @@ def test_promise_windows_are_in_results(tmp_path):
     result = check_run(_heartbeat_error_run(tmp_path, outage=40.0))
     (window,) = result["promise"]["windows"]
     assert result["promise"]["heartbeat_window_s"] == 10.0
+    # The window closes at the fault's own heal, not at the final whole-cluster heal a minute later.
     assert window["fault_s"] == pytest.approx(40.0, abs=0.2) and window["outage_s"] > window["fault_s"]
     assert window["inside"] == {"designed": False, "spec": True}
 

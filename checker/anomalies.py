@@ -172,19 +172,18 @@ def _classify_error(ctx: Context, execution: dict[str, Any]) -> dict[str, Any]:
         executors = [r.executor for r in runs if r.executor]
         info = str(action.get("state_info") or "")
         if any(r.completed for r in runs):
-            return ctx.make("lost-result", "completed-run-failed", "succeeded-despite-faults",
-                            f"the witness saw action execution {action['id']} complete on "
-                            f"{', '.join(executors) or '?'}, Mistral recorded ERROR: {info[:120]}",
-                            execution_id=execution["id"], task_execution_id=action.get("task_execution_id"),
-                            action_execution_ids=[action["id"]], nodes=executors,
-                            evidence=[info[:300], *[r.summary() for r in runs]])
-        if HEARTBEAT in info:
-            return ctx.make("abandoned-action", "heartbeat", "succeeded-despite-faults",
-                            f"action execution {action['id']} on {', '.join(executors) or 'no witnessed executor'} "
-                            f"was failed by the heartbeat check ({'run interrupted' if runs else 'never ran'})",
-                            execution_id=execution["id"], task_execution_id=action.get("task_execution_id"),
-                            action_execution_ids=[action["id"]], nodes=executors,
-                            evidence=[info[:300], *[r.summary() for r in runs]])
+            cls, kind = "lost-result", "completed-run-failed"
+            summary = (f"the witness saw action execution {action['id']} complete on {', '.join(executors) or '?'}, "
+                       f"Mistral recorded ERROR: {info[:120]}")
+        elif HEARTBEAT in info:
+            cls, kind = "abandoned-action", "heartbeat"
+            summary = (f"action execution {action['id']} on {', '.join(executors) or 'no witnessed executor'} was "
+                       f"failed by the heartbeat check ({'run interrupted' if runs else 'never ran'})")
+        else:
+            continue
+        return ctx.make(cls, kind, "succeeded-despite-faults", summary, execution_id=execution["id"],
+                        task_execution_id=action.get("task_execution_id"), action_execution_ids=[action["id"]],
+                        nodes=executors, evidence=[info[:300], *[r.summary() for r in runs]])
     cause = str((failed[0].get("state_info") if failed else None) or execution.get("state_info") or "no state_info")
     return ctx.make("errored-inside-promise", "error", "succeeded-despite-faults",
                     f"execution {execution['id']} ended ERROR: {cause.splitlines()[0][:160] if cause else ''}",

@@ -40,24 +40,22 @@ def _compose_dir() -> Path:
 COMPOSE_DIR = _compose_dir()
 
 
-def cache_dir() -> Path:
-    """Wheelhouses and image build contexts; safe to delete (everything is rebuilt from PyPI/Debian)."""
-    base = os.environ.get("MISTRAL_LAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mistral-lab"
-    )
+def _user_dir(env: str, xdg: str, fallback: str) -> Path:
+    """$env, else $xdg/mistral-lab, else ~/fallback/mistral-lab; created on first use."""
+    base = os.environ.get(env) or os.path.join(os.environ.get(xdg) or os.path.expanduser(fallback), "mistral-lab")
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir() -> Path:
+    """Wheelhouses and image build contexts; safe to delete (everything is rebuilt from PyPI/Debian)."""
+    return _user_dir("MISTRAL_LAB_CACHE", "XDG_CACHE_HOME", "~/.cache")
 
 
 def state_root() -> Path:
     """Per-cluster state (rendered compose.yaml, configs, topology.json, witness log)."""
-    base = os.environ.get("MISTRAL_LAB_STATE") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "mistral-lab"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _user_dir("MISTRAL_LAB_STATE", "XDG_STATE_HOME", "~/.local/state")
 
 
 def cluster_dir(name: str) -> Path:

@@ -22,9 +22,9 @@ doctor: install
 test: install
 	$(BIN)/pytest -q
 
-# Only what needs no Docker (seconds).
+# Only what needs neither Docker nor the network (about a minute).
 test-unit: install
-	$(BIN)/pytest -q -m "not docker"
+	$(BIN)/pytest -q -m "not docker and not network and not packaging"
 
 # The default laptop run before a commit. The doctor goes first: a missing prerequisite names its fix before
 # anything is built.

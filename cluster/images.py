@@ -240,16 +240,31 @@ def wheelhouse_complete(version: str) -> bool:
 
 
 def check_mistral_version(version: str) -> None:
-    """Fail fast (before anything is created) when PyPI has no such Mistral release."""
+    """Fail fast (before anything is created) when PyPI has no such Mistral release, or cannot be reached."""
     if wheelhouse_complete(version):
         return
-    proc = subprocess.run(_pip("download", "--no-deps", "--dest", tempfile.gettempdir(), f"mistral=={version}"),
-                          capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="mistral-version-") as scratch:  # the probe's wheel is not kept
+        proc = subprocess.run(_pip("download", "--no-deps", "--dest", scratch, f"mistral=={version}"),
+                              capture_output=True, text=True)
     if proc.returncode != 0:
-        if "No matching distribution" in proc.stderr or "Invalid requirement" in proc.stderr:
-            raise LabError(f"unknown Mistral version {version}: no mistral=={version} on the package index")
-        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise LabError(f"cannot reach the package index to fetch mistral=={version}: {tail[0]}")
+        raise LabError(pip_failure(version, proc.stderr))
+
+
+# pip's words when the index never answered (it then also says "No matching distribution", from versions: none).
+UNREACHABLE_MARKS = ("Retrying (", "NewConnectionError", "Max retries exceeded", "Failed to establish",
+                     "ProxyError", "SSLError", "Temporary failure in name resolution", "Name or service not known",
+                     "Network is unreachable", "Connection refused", "(from versions: none)")
+
+
+def pip_failure(version: str, stderr: str) -> str:
+    """One line telling "the index cannot be reached" from "no such version" (pip says the latter for both)."""
+    tail = stderr.strip().splitlines()[-1:] or ["no output"]
+    if any(mark in stderr for mark in UNREACHABLE_MARKS):
+        return (f"cannot reach the package index to check mistral=={version} (is the network or proxy up? "
+                f"`mistral-lab doctor` checks it): {tail[0][:200]}")
+    if "No matching distribution" in stderr or "Invalid requirement" in stderr:
+        return f"unknown Mistral version {version}: no mistral=={version} on the package index"
+    return f"pip could not fetch mistral=={version}: {tail[0][:200]}"
 
 
 def _witness_wheel(dest: Path) -> None:

@@ -48,6 +48,7 @@ def test_no_docker_daemon_is_one_clear_line(monkeypatch) -> None:
         docker_env.engine.cache_clear()
 
 
+@pytest.mark.network  # asks PyPI; an unreachable index gives its own message (cluster/tests/test_mistral_version.py)
 def test_unknown_mistral_version_is_rejected(monkeypatch) -> None:
     from cluster import images
 

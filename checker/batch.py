@@ -1,13 +1,12 @@
 """Check many history files, optionally across worker processes (one file per task)."""
 from __future__ import annotations
 
-import multiprocessing
 import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from checker.check import CheckResult, check_file
+from checker.check import CheckResult, check_file, crashed_result
 from checker.models import MODELS
 from history.events import HistoryError
 from history.importers import FORMATS, guess_format
@@ -57,6 +56,7 @@ def check_one(request: CheckRequest) -> FileOutcome:
 
 
 def _check_one(request: CheckRequest) -> FileOutcome:
+    model = request.model or DEFAULT_MODEL
     try:
         path = resolve_history_path(request.path)
         fmt = request.fmt or guess_format(path)
@@ -66,6 +66,8 @@ def _check_one(request: CheckRequest) -> FileOutcome:
         return FileOutcome(request.path, result=result)
     except HistoryError as exc:
         return FileOutcome(request.path, error=str(exc.located(request.path)))
+    except Exception as exc:  # a bug in a checker or model: answer "unknown", keep checking the other files
+        return FileOutcome(request.path, result=crashed_result(model, exc, request.path))
 
 
 def validate_choices(fmt: str | None, model: str | None) -> None:
@@ -88,6 +90,8 @@ def check_paths(
     if jobs <= 1 or len(requests) <= 1:
         yield from map(check_one, requests)
         return
+    import multiprocessing  # only here: most checks run in one process and start faster without it
+
     context = multiprocessing.get_context("fork")
     with context.Pool(min(jobs, len(requests))) as pool:
         yield from pool.imap(check_one, requests)  # chunks of 1: a few files dominate the time

@@ -6,9 +6,17 @@ if (linearized set, model state) is new - the cache is what makes WGL fast. Meet
 means no remaining op can go first, so we backtrack. Additions to the textbook algorithm:
 
 - info ops return "at infinity" and are optional: success is when every ok op is linearized;
+- info ops never constrain another op (they have no return), so a configuration that differs from a
+  visited one only by having linearized *more* info ops has no future the visited one lacks: the
+  cache keeps, per (ok ops linearized, state), the minimal sets of info ops seen, and prunes supersets;
+- info ops with the same effect (model.effect: f, value) are interchangeable, so only the earliest
+  open one of such twins is tried (Jepsen's etcd runs time out the same write again and again);
 - pure ops (reads) that succeed are committed greedily: if prefix+read has no linearization then
   neither has the prefix (the read can always move to the front: it changes no state, and nothing
   that must precede it is left), so backtracking skips over them instead of trying alternatives;
+- states are used as they are (no interning or transition memo: most (op, state) pairs are met only
+  once, as in kv histories, and str and frozenset states cache their own hashes); a model whose step
+  is costly memoises it itself (execution-state);
 - the search is a generator that yields every `slice_steps` steps, so a driver can interleave many
   keys (one hard key cannot starve the rest) and enforce a budget between slices.
 """
@@ -29,6 +37,7 @@ class SearchOutcome:
     linearizable: bool
     steps: int = 0
     # For failures: the longest partial linearizations found (op lists) and the state after them.
+    # When no op can go first these are one empty prefix and the model's initial state.
     longest: list[list[Operation]] = field(default_factory=list)
     longest_state: Any = None
 
@@ -43,6 +52,75 @@ MAX_LONGEST = 3  # how many distinct longest partial linearizations a counterexa
 MAX_TIES = 64
 
 
+@dataclass
+class _Timeline:
+    """The doubly linked list of call and return entries: node 0 is the head, 2n+1 the tail."""
+
+    nxt: list[int]
+    prv: list[int]
+    node_op: list[int]  # op number of each entry (-1 for head and tail)
+    is_call: list[bool]
+    match: list[int]  # call entry -> its return entry
+
+
+def _timeline(ops: list[Operation]) -> _Timeline:
+    entries: list[tuple[float, int, int]] = []  # (position, is_return, op number)
+    for number, op in enumerate(ops):
+        entries.append((op.call, 0, number))
+        entries.append((op.ret if op.ret is not None else float("inf"), 1, number))
+    entries.sort()
+    tail = 2 * len(ops) + 1
+    line = _Timeline(list(range(1, tail + 1)) + [tail], [0] + list(range(0, tail)),
+                     [-1] * (tail + 1), [False] * (tail + 1), [0] * (tail + 1))
+    call_node = [0] * len(ops)
+    for node, (_, is_return, number) in enumerate(entries, start=1):
+        line.node_op[node] = number
+        if is_return:
+            line.match[call_node[number]] = node
+        else:
+            line.is_call[node] = True
+            call_node[number] = node
+    return line
+
+
+def _fresh(cache: dict[tuple[int, Any], int | list[int]], key: tuple[int, Any], seen: int | list[int],
+           info: int) -> bool:
+    """Whether no info set recorded under `key` is a subset of `info`; if so record it, keeping only
+    the minimal sets. One set is stored as a bare int (nearly always), several as a list."""
+    recorded = [seen] if type(seen) is int else seen
+    for old in recorded:
+        if not old & ~info:
+            return False
+    kept = [old for old in recorded if info & ~old]  # drop supersets of the new set
+    cache[key] = [*kept, info] if kept else info
+    return True
+
+
+def _free(op: Operation) -> bool:
+    """An op the search may leave out that never constrains another: an info op without a return."""
+    return op.status != OK and op.ret is None
+
+
+def _info_twins(ops: list[Operation], model: Model) -> list[int]:
+    """For each info op, the info op with the same effect called just before it (else -1).
+
+    Such twins are interchangeable - neither ever has to precede anything, and whenever the later one
+    could be linearized so could the earlier one - so the search only tries the earliest open one.
+    """
+    twins = [-1] * len(ops)
+    last: dict[Any, int] = {}
+    for number in sorted(range(len(ops)), key=lambda i: ops[i].call):
+        op = ops[number]
+        if not _free(op):
+            continue
+        effect = model.effect(op)
+        if effect is None:
+            continue
+        twins[number] = last.get(effect, -1)
+        last[effect] = number
+    return twins
+
+
 def search(
     ops: list[Operation], model: Model, *, slice_steps: int = 20_000, stats: SearchStats | None = None
 ) -> Generator[None, None, SearchOutcome]:
@@ -51,61 +129,61 @@ def search(
     n = len(ops)
     if n == 0:
         return SearchOutcome(True)
-    # --- entries: node 0 is the head, 1..2n calls/returns in real-time order, 2n+1 the tail ----
-    timeline: list[tuple[float, int, int]] = []  # (position, is_return, op number)
-    for number, op in enumerate(ops):
-        timeline.append((op.call, 0, number))
-        timeline.append((op.ret if op.ret is not None else float("inf"), 1, number))
-    timeline.sort()
-    tail = 2 * n + 1
-    nxt = list(range(1, tail + 1)) + [tail]
-    prv = [0] + list(range(0, tail))
-    node_op = [-1] * (tail + 1)
-    is_call = [False] * (tail + 1)
-    match = [0] * (tail + 1)
-    call_node = [0] * n
-    for node, (_, is_return, number) in enumerate(timeline, start=1):
-        node_op[node] = number
-        if is_return:
-            match[call_node[number]] = node
-        else:
-            is_call[node] = True
-            call_node[number] = node
-    bit = [1 << number for number in range(n)]
+    line = _timeline(ops)
+    nxt, prv, node_op, is_call, match = line.nxt, line.prv, line.node_op, line.is_call, line.match
+    step = model.step
     required = [op.status == OK for op in ops]
     pure = [required[i] and model.is_pure(op) for i, op in enumerate(ops)]
-    step = model.step
+    # Only info ops that never return (as pairing makes them) are free: a return would constrain others.
+    free = [_free(op) for op in ops]
+    bit = [1 << number for number in range(n)]
+    twin_bit = [0 if twin < 0 else 1 << twin for twin in _info_twins(ops, model)]
 
     state: Any = model.init()
-    linearized = 0
+    done = info_done = 0  # bitsets of the other ops and of the free info ops linearized so far
     remaining = sum(required)
-    cache: set[tuple[int, Any]] = set()
+    cache: dict[tuple[int, Any], int | list[int]] = {}  # (done, state) -> minimal info_done set(s) seen
     stack: list[tuple[int, Any]] = []  # (call node, state before it)
-    longest: list[list[int]] = []
-    longest_state: Any = None
+    # An empty prefix in the initial state until something longer is found: a history whose
+    # first op is already impossible still gets a counterexample.
+    longest: list[list[int]] = [[]]
+    longest_state = state
     longest_depth = ties = 0
     entry = nxt[0]
-    steps = 0
+    slices = 0
     budget = slice_steps
     while remaining:
         budget -= 1
         if not budget:
-            stats.steps, stats.cache_size = steps, len(cache)
+            slices += 1
+            stats.steps, stats.cache_size = slices * slice_steps, len(cache)
             yield
             budget = slice_steps
-        steps += 1
         if is_call[entry]:
             number = node_op[entry]
+            twin = twin_bit[number]
+            if twin and not info_done & twin:
+                entry = nxt[entry]  # its earlier twin is still open: trying this one too is redundant
+                continue
             ok, new_state = step(state, ops[number])
             if ok:
-                key = (linearized | bit[number], new_state)
-                if key not in cache:
-                    cache.add(key)
+                if free[number]:
+                    new_done, new_info = done, info_done | bit[number]
+                else:
+                    new_done, new_info = done | bit[number], info_done
+                key = (new_done, new_state)
+                seen = cache.get(key)
+                if seen is None:
+                    cache[key] = new_info
+                    fresh = True
+                elif seen == new_info:  # the common exact repeat, decided inline
+                    fresh = False
+                else:
+                    fresh = _fresh(cache, key, seen, new_info)
+                if fresh:
                     stack.append((entry, state))
-                    state = new_state
-                    linearized = key[0]
-                    if required[number]:
-                        remaining -= 1
+                    state, done, info_done = new_state, new_done, new_info
+                    remaining -= required[number]
                     # lift the call and its return out of the list
                     ret = match[entry]
                     before, after = prv[entry], nxt[entry]
@@ -129,15 +207,16 @@ def search(
                 longest.append(prefix)
         while True:
             if not stack:
+                steps = slices * slice_steps + slice_steps - budget
                 stats.steps, stats.cache_size = steps, len(cache)
-                return SearchOutcome(
-                    False, steps, [[ops[i] for i in prefix] for prefix in longest], longest_state
-                )
+                return SearchOutcome(False, steps, [[ops[i] for i in prefix] for prefix in longest], longest_state)
             call, state = stack.pop()
             number = node_op[call]
-            linearized ^= bit[number]
-            if required[number]:
-                remaining += 1
+            if free[number]:  # xor clears the bit: cheaper on long bitsets than and-not
+                info_done ^= bit[number]
+            else:
+                done ^= bit[number]
+            remaining += required[number]
             # unlift: put the return back, then the call
             ret = match[call]
             before, after = prv[ret], nxt[ret]
@@ -149,5 +228,6 @@ def search(
             if not pure[number]:
                 break
         entry = nxt[call]
+    steps = slices * slice_steps + slice_steps - budget
     stats.steps, stats.cache_size = steps, len(cache)
     return SearchOutcome(True, steps)

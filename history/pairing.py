@@ -39,6 +39,12 @@ class Operation:
     def is_info(self) -> bool:
         return self.status == INFO
 
+    def with_value(self, value: Any) -> "Operation":
+        """A copy with another value (what dataclasses.replace does, several times faster)."""
+        return Operation(self.id, self.process, self.f, value, self.status, self.call, self.ret, self.key,
+                         self.invoke_value, self.call_time, self.ret_time, self.node, self.error, self.line,
+                         self.ret_line)
+
 
 def _open_op_error(event: Event, previous: Event) -> HistoryError:
     where = f"line {previous.line}" if previous.line is not None else f"index {previous.index}"
@@ -60,18 +66,14 @@ def pair_operations(events: Iterable[Event], *, include_failed: bool = True) -> 
     retired: dict[Process, Event] = {}
     ops: list[Operation] = []
     for event in events:
-        if not event.is_client:
-            continue
         process = event.process
+        if process.__class__ is not int and not event.is_client:  # the common int case stays cheap
+            continue
         if event.type == INVOKE:
-            previous = retired.get(process) or (open_by_process.get(process) or (None, None))[0]
-            if previous is not None:
-                raise _open_op_error(event, previous)
-            op = Operation(
-                id=len(ops), process=process, f=event.f, value=event.value, status=INFO,
-                call=event.index, ret=None, key=event.key, invoke_value=event.value,
-                call_time=event.time, node=event.node, line=event.line,
-            )
+            if process in open_by_process or process in retired:
+                raise _open_op_error(event, retired.get(process) or open_by_process[process][0])
+            op = Operation(len(ops), process, event.f, event.value, INFO, event.index, None, event.key,
+                           event.value, event.time, None, event.node, None, event.line)
             ops.append(op)
             open_by_process[process] = (event, op)
             continue

@@ -23,8 +23,25 @@ def _freeze_key(key: Any, line: int) -> Any:
     raise HistoryError(f"key must be a string or a number, not {type(key).__name__}", line=line)
 
 
+_KEY_TYPES = (str, int, float, bool)
+
+
 def event_from_dict(obj: Any, line: int, expected_index: int | None = None) -> Event:
     """Validate one decoded line and build its Event (HistoryError names the line and reason)."""
+    # Fast path for the well-formed line (nearly all of them); anything odd takes the path below,
+    # which finds and names the problem.
+    if type(obj) is dict and "index" in obj and "time" in obj and "process" in obj and "type" in obj and "f" in obj:
+        index, time, process, type_, f = obj["index"], obj["time"], obj["process"], obj["type"], obj["f"]
+        key, node = obj.get("key"), obj.get("node")
+        if (type(index) is int and index >= 0 and (expected_index is None or index == expected_index)
+                and type(time) is int and time >= 0 and (type(process) is int or process == NEMESIS)
+                and type(type_) is str and type_ in EVENT_TYPES and type(f) is str and f
+                and (node is None or type(node) is str) and (key is None or type(key) in _KEY_TYPES)):
+            return Event(index, time, process, type_, f, obj.get("value"), key, node, obj.get("error"), line)
+    return _checked_event(obj, line, expected_index)
+
+
+def _checked_event(obj: Any, line: int, expected_index: int | None) -> Event:
     if not isinstance(obj, dict):
         raise HistoryError(f"expected a JSON object, got {type(obj).__name__}", line=line)
     for name in ("index", "time", "process", "type", "f"):
@@ -39,7 +56,7 @@ def event_from_dict(obj: Any, line: int, expected_index: int | None = None) -> E
         raise HistoryError(f"time must be non-negative integer nanoseconds, got {time!r}", line=line)
     if not (_is_int(process) or process == NEMESIS):
         raise HistoryError(f"process must be an integer or \"nemesis\", got {process!r}", line=line)
-    if type_ not in EVENT_TYPES:
+    if not isinstance(type_, str) or type_ not in EVENT_TYPES:
         raise HistoryError(f"type must be one of invoke|ok|fail|info, got {type_!r}", line=line)
     if not isinstance(f, str) or not f:
         raise HistoryError(f"f must be a non-empty string, got {f!r}", line=line)

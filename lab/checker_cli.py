@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from checker.batch import FileOutcome, check_paths, validate_choices
 from checker.check import UNKNOWN
@@ -52,15 +53,19 @@ def _human_line(outcome: FileOutcome) -> str:
     return f"{outcome.path}: unknown ({size}): {result.reason}"
 
 
-def _write_html(outcome: FileOutcome, html_dir: str) -> str | None:
+def _write_html(outcome: FileOutcome, html_dir: str, err_console: Console) -> str | None:
     result = outcome.result
     if result is None or result.valid is not False:
         return None
     from checker.report_html import write_report
 
-    os.makedirs(html_dir, exist_ok=True)
     stem = os.path.basename(os.path.normpath(outcome.path)) or "history"
-    return write_report(result, os.path.join(html_dir, f"{stem}.html"))
+    try:
+        os.makedirs(html_dir, exist_ok=True)
+        return write_report(result, os.path.join(html_dir, f"{stem}.html"))
+    except Exception as exc:  # the verdict stands without its picture: say so, do not crash
+        err_console.print(f"[yellow]warning:[/] {escape(outcome.path)}: no HTML view ({escape(f'{type(exc).__name__}: {exc}')})")
+        return None
 
 
 def check_command(
@@ -89,25 +94,25 @@ def check_command(
     except ValueError as exc:
         raise LabError(str(exc)) from None
     limit = _parse_time_limit(time_limit)
-    console, err_console = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     outcomes: list[FileOutcome] = []
     for outcome in check_paths(list(paths), fmt, model, time_limit=limit, jobs=max(1, jobs)):
         outcomes.append(outcome)
         for warning in outcome.warnings:
-            err_console.print(f"[yellow]warning:[/] {warning}", markup=True)
-        if outcome.error:
-            err_console.print(f"[bold red]error:[/] {outcome.error}", markup=True)
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True)
+        if outcome.error:  # escaped: file names and values may hold [brackets]
+            err_console.print(f"[bold red]error:[/] {escape(outcome.error)}", markup=True)
             continue
-        report = _write_html(outcome, html_dir) if html_dir else None
+        report = _write_html(outcome, html_dir, err_console) if html_dir else None
         if as_json:
             record: dict[str, Any] = {"file": outcome.path, **outcome.result.to_json()}
             if report:
                 record["html"] = report
             print(json.dumps(record, default=str), flush=True)
-        else:
-            console.print(_human_line(outcome), markup=False)
+        else:  # plain print: these lines are data (paths, values), not rich markup or emoji codes
+            print(_human_line(outcome), flush=True)
             if report:
-                console.print(f"  HTML view: {report}", markup=False)
+                print(f"  HTML view: {report}", flush=True)
     code = exit_code(outcomes)
     if code:
         raise typer.Exit(code)

@@ -20,6 +20,9 @@ model. Optional hooks (defaults below):
                                     # entirely when it is info (it can never matter)
     partition(ops) -> list of (key, ops)   # independent sub-histories (P-compositionality);
                                     # default: by op.key
+    effect(op) -> Hashable | None   # ops with equal effects are interchangeable for step(); the
+                                    # default (f, value, status) is right for any step() that reads
+                                    # nothing else; None opts an op out
     describe_op(op) / describe_state(state) -> str   # for counterexamples
 
 Register a new model by adding it to MODELS (a later part adds Mistral models the same way):
@@ -64,6 +67,13 @@ class Model:
         for op in ops:
             by_key[op.key].append(op)
         return list(by_key.items())
+
+    def effect(self, op: Operation) -> Hashable | None:
+        try:
+            hash(op.value)
+        except TypeError:
+            return None  # an unfrozen list or dict: no twin detection, only a slower search
+        return (op.f, op.value, op.status)
 
     def describe_op(self, op: Operation) -> str:
         value = "" if op.value is None else f" {op.value!r}"

@@ -1,7 +1,6 @@
 """A compare-and-set register that starts unset (None): read, write v, cas [old, new]."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from checker.models import Model, frozen
@@ -29,7 +28,7 @@ class CasRegister(Model):
 
     def prepare(self, op: Operation) -> Operation:
         if isinstance(op.value, (list, dict)):
-            return dataclasses.replace(op, value=frozen(op.value))
+            return op.with_value(frozen(op.value))
         return op
 
     def check_op(self, op: Operation) -> str | None:

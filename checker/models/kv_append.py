@@ -1,8 +1,6 @@
 """Porcupine's kv model: per-key strings that start as "", with get, put and append."""
 from __future__ import annotations
 
-from typing import Any
-
 from checker.models import Model
 from history.pairing import Operation
 

@@ -107,3 +107,23 @@ def test_mutex_and_multi_register_models():
     )
     assert check_history(txns, "multi-register").valid is False
     assert check_history(txns[:2], "multi-register").valid is True
+
+
+def test_check_file_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    import gc
+
+    from checker.check import check_file
+
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_text(json.dumps({"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "read"}) + "\n")
+    bad.write_text(json.dumps({"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "frob"}) + "\n")
+    assert check_file(str(good)).valid is True and gc.isenabled()
+    with pytest.raises(HistoryError, match="bad.jsonl:1: unknown f"):
+        check_file(str(bad))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_file(str(good))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

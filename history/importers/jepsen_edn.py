@@ -80,7 +80,7 @@ def _event(raw: Any, position: int, line: int | None) -> Event:
         raise HistoryError(f"op #{position} is not a map", line=line)
     op = {str(plain(k)): v for k, v in raw.items()}
     type_ = plain(op.get("type"))
-    if type_ not in EVENT_TYPES:
+    if not isinstance(type_, str) or type_ not in EVENT_TYPES:  # a list would not even hash
         raise HistoryError(f"op #{position}: :type must be :invoke, :ok, :fail or :info, got {type_!r}", line=line)
     f = plain(op.get("f"))
     if f is None:

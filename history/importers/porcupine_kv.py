@@ -36,7 +36,7 @@ def _parse_edn(raw: str, number: int, index: int) -> Event:
     process, type_, f = op.get("process"), op.get("type"), op.get("f")
     if not isinstance(process, int):
         raise HistoryError(f":process must be an integer, got {process!r}", line=number)
-    if type_ not in EVENT_TYPES:
+    if not isinstance(type_, str) or type_ not in EVENT_TYPES:  # a list would not even hash
         raise HistoryError(f":type must be :invoke, :ok, :fail or :info, got {type_!r}", line=number)
     if not isinstance(f, str):
         raise HistoryError(f":f must be a keyword, got {f!r}", line=number)

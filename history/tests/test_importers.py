@@ -80,3 +80,30 @@ def test_fast_edn_matches_edn_format_and_falls_back(tmp_path):
     path = tmp_path / "set.edn"
     path.write_text("[{:process 0, :type :invoke, :f :add, :value #{1 2}}]")
     assert sorted(load(path, "jepsen-edn", validate=False)[0].value) == [1, 2]
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("jepsen-edn", "[{:process 0, :type [:ok], :f :read}]"),
+    ("porcupine-kv", "{:process 0, :type [:ok], :f :get, :key 1, :value nil}"),
+])
+def test_a_type_that_is_not_a_keyword_is_bad_input_not_a_crash(tmp_path, fmt, text):
+    path = tmp_path / "bad.txt"
+    path.write_text(text + "\n")
+    with pytest.raises(HistoryError, match=r"bad.txt:1: .*type must be"):
+        load(path, fmt)
+
+
+def test_jepsen_log_values_are_parsed_once_but_never_shared(tmp_path):
+    path = tmp_path / "etcd.log"
+    path.write_text("INFO  jepsen.util - 0 :invoke :cas [1 2]\nINFO  jepsen.util - 0 :ok :cas [1 2]\n")
+    invoke, ok = load(path, "jepsen-log")
+    assert invoke.value == ok.value == [1, 2] and invoke.value is not ok.value
+
+
+def test_jepsen_log_timed_out_fail_and_info_keep_the_op_open(tmp_path):
+    path = tmp_path / "etcd.log"
+    path.write_text("INFO  jepsen.util - 0 :invoke :write 3\nINFO  jepsen.util - 0 :info :write :timed-out\n"
+                    "INFO  jepsen.util - 0 :invoke :read nil\nINFO  jepsen.util - 0 :fail :read :timed-out\n")
+    events = load(path, "jepsen-log")
+    assert [(e.process, e.type, e.value, e.error) for e in events] == [
+        (0, "invoke", 3, None), (0, "info", None, "timed-out"), (1, "invoke", None, None), (1, "info", None, "timed-out")]

@@ -39,3 +39,11 @@ def test_process_rules(events, line, reason):
     with pytest.raises(HistoryError, match=reason) as caught:
         pair_operations(events)
     assert caught.value.line == line
+
+
+def test_with_value_copies_every_other_field():
+    import dataclasses
+
+    [op] = pair_operations([ev(0, 0, "invoke", "cas", [1, 2], key="k"), ev(1, 0, "ok", "cas", [1, 2], key="k")])
+    assert op.with_value((1, 2)) == dataclasses.replace(op, value=(1, 2))
+    assert op.value == [1, 2]  # the original is left alone

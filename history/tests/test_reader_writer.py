@@ -1,5 +1,4 @@
 import json
-import time
 import warnings
 
 import pytest
@@ -38,15 +37,6 @@ def test_writer_flushes_in_batches_and_on_close(tmp_path):
     assert len(read_history(path)) == 3
 
 
-def test_writer_sustains_50k_events_per_second(tmp_path):
-    count = 50_000
-    started = time.perf_counter()
-    with HistoryWriter(tmp_path / "h.jsonl") as writer:
-        for i in range(count):
-            writer.append(i % 10, "invoke", "write", i, key="k1", node="api-1")
-    assert count / (time.perf_counter() - started) >= 50_000
-
-
 def test_torn_last_line_is_skipped_with_a_warning(tmp_path):
     path = tmp_path / "h.jsonl"
     path.write_text(_line(0) + "\n" + _line(1, type="ok", value=None)[:25])
@@ -64,6 +54,7 @@ def test_torn_last_line_is_skipped_with_a_warning(tmp_path):
         ([_line(0), _line(2)], 2, "out of sequence"),
         ([_line(0, time=50), _line(1, time=10)], 2, "goes backwards"),
         ([_line(0, type="started")], 1, "type must be"),
+        ([_line(0, type=["ok"])], 1, "type must be"),
         ([_line(0, process="client-1")], 1, "process must be"),
         ([_line(0, process=True)], 1, "process must be"),
         ([json.dumps({"index": 0, "time": 0, "process": 0, "type": "invoke"})], 1, "missing field 'f'"),

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 from checker.promise import FaultWindow, role_of
-from history.mistral import ERROR, mistral_time
+from history.mistral import ERROR, TERMINAL_STATES, mistral_time
 from history.witness import WitnessRun
 
 SAFETY = {"duplicate-run", "phantom-run", "missing-run", "lost-start", "failed-but-created", "non-linearizable",
@@ -47,6 +47,7 @@ class Context:
         for run in runs:
             self.runs_of[str(run.action_execution_id)].append(run)
         self.windows, self.level = windows, level
+        self.taken_at = snapshot.get("taken_at")
 
     def lifetime(self, execution_id: str | None) -> tuple[float, float] | None:
         execution = self.executions.get(execution_id or "")
@@ -55,6 +56,8 @@ class Context:
         start, end = mistral_time(execution.get("created_at")), mistral_time(execution.get("updated_at"))
         if start is None:
             return None
+        if execution.get("state") not in TERMINAL_STATES and isinstance(self.taken_at, (int, float)):
+            end = self.taken_at  # still running: every fault up to the snapshot touched it
         return start - MARGIN_S, (end if end is not None else start) + MARGIN_S
 
     def touching(self, execution_id: str | None, nodes: Iterable[str] = ()) -> list[FaultWindow]:
@@ -170,7 +173,9 @@ def _classify_error(ctx: Context, execution: dict[str, Any]) -> dict[str, Any]:
     for action in failed:
         runs = ctx.runs_of.get(action["id"], [])
         executors = [r.executor for r in runs if r.executor]
-        info = str(action.get("state_info") or "")
+        # Mistral's API often leaves an action's state_info empty; the task carries the reason then.
+        task = ctx.tasks.get(action.get("task_execution_id"), {})
+        info = str(action.get("state_info") or task.get("state_info") or "")
         if any(r.completed for r in runs):
             cls, kind = "lost-result", "completed-run-failed"
             summary = (f"the witness saw action execution {action['id']} complete on {', '.join(executors) or '?'}, "

@@ -145,6 +145,14 @@ def test_an_error_no_fault_touched_is_errored_inside_promise(tmp_path):
     assert (anomaly["class"], anomaly["defect"], anomaly["faults"]) == ("errored-inside-promise", True, [])
 
 
+def test_the_heartbeat_reason_is_found_on_the_task_when_the_action_has_none(tmp_path):
+    """Mistral 23's API leaves the action's state_info empty; the task says "Heartbeat wasn't received."."""
+    snap = snapshot([execution(state="ERROR")], [task("t1", state="ERROR", state_info="Heartbeat wasn't received.")],
+                    [action("a1", "t1", state="ERROR", state_info=None)])
+    result = check_run(_run(tmp_path, snap, witness("r1", "a1", "t1", phase_end=False), []))
+    assert result["anomalies"][0]["class"] == "abandoned-action"
+
+
 def test_a_completed_run_recorded_as_error_is_a_lost_result(tmp_path):
     snap = snapshot([execution(state="ERROR")], [task("t1", state="ERROR")],
                     [action("a1", "t1", state="ERROR", state_info="Heartbeat wasn't received.")])
@@ -154,12 +162,14 @@ def test_a_completed_run_recorded_as_error_is_a_lost_result(tmp_path):
 
 def test_an_execution_stuck_after_the_settle_window_is_always_a_defect_with_its_kind(tmp_path):
     """Every task SUCCESS, the execution still RUNNING: the scale-churn symptom after a graceful engine stop."""
-    snap = snapshot([execution(state="RUNNING")], [task("t1", state="SUCCESS")], [action("a1", "t1")])
+    snap = snapshot([execution(state="RUNNING")], [task("t1", state="SUCCESS")], [action("a1", "t1")],
+                    taken_at=START_WALL + 200)
     run_dir = _run(tmp_path, snap, witness("r1", "a1", "t1"),
                    _fault("scale", 0, 1.0, 16.0, {"role": "engine", "from": 2, "to": 1, "stopped": ["engine-2"]}))
     result = check_run(run_dir)
     stuck = [a for a in result["anomalies"] if a["class"] == "stuck-execution"]
     assert [(a["kind"], a["defect"]) for a in stuck] == [("unfinished-workflow", True)]
+    assert [f["label"] for f in stuck[0]["faults"]] == ["#0 scale engine-2"]  # still running: touched until now
     assert stuck[0]["inside"] == {"designed": True, "spec": True}
     assert result["valid"] is False
 

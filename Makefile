@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
-.PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak clean-labs
+.PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak findings \
+	findings-bundles clean-labs
 
 install: $(VENV)/.installed
 
@@ -51,6 +52,16 @@ bench: install
 # Nightly soak: randomized seeded tests; failing runs are kept in store/.
 soak: install
 	$(LAB) soak --duration $(or $(DURATION),8h)
+
+# Replay every catalogued defect (findings/) TRIES times (default 3), each on a fresh cluster, and record tries
+# and reproduced in findings/<id>.yaml; exit 1 when one no longer reproduces at its min_rate. IDS=... selects.
+findings: install
+	$(LAB) doctor
+	$(LAB) findings $(IDS) --tries $(or $(TRIES),3) --record
+
+# One scrubbed tar.gz per finding (store/findings/<id>.tar.gz) from its newest stored run that shows it.
+findings-bundles: install
+	$(LAB) findings-bundles $(IDS)
 
 clean-labs: install
 	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

@@ -290,6 +290,20 @@ def _verdict_label(valid: Any) -> str:
     return {True: "VALID", False: "INVALID", "unknown": "UNKNOWN"}.get(valid, str(valid).upper())
 
 
+def catalogue_html(results: dict) -> str:
+    """The run's defects against the findings catalogue (results.json known_findings / new_defects)."""
+    known, new = results.get("known_findings") or [], results.get("new_defects") or []
+    if not known and not new:
+        return ""
+    items = "".join(f"<li><b style='color:#c62828'>NEW</b> defect {html.escape(str(d.get('class')))}/"
+                    f"{html.escape(str(d.get('kind')))}: {html.escape(str(d.get('summary')))}</li>" for d in new)
+    items += "".join(f"<li>known: <b>{html.escape(k['id'])}</b> {html.escape(k['title'])} (anomalies "
+                     f"{', '.join(f'#{i}' for i in k.get('anomalies') or [])})</li>" for k in known)
+    after = _verdict_label(results.get("verdict_after_catalogue"))
+    return (f"<h2>Known and new defects</h2><p>Verdict with known findings set aside: <b>{after}</b> "
+            f"(the raw verdict above counts every defect).</p><ul>{items}</ul>")
+
+
 def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
@@ -320,7 +334,7 @@ def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
 <h1>{html.escape(str(spec.get('name', 'run')))} <span class="verdict v-{css_class}">{label}</span></h1>
 <p>run <code>{html.escape(str(run_dir))}</code>; seed {spec.get('seed')}; {len(ops)} client ops,
 {len(periods)} fault periods; {html.escape(str(results.get('note', '')))}</p>
-<h2>Why</h2>{reasons_html(results)}
+<h2>Why</h2>{reasons_html(results)}{catalogue_html(results)}
 <h2>Named anomalies</h2>{anomalies_html(results, anchors)}
 <h2>Promise</h2>{promise_html(results)}
 <h2>Gates</h2>{gates_html(results)}

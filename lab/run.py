@@ -70,15 +70,26 @@ class LiveState:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    valid: Any
+    valid: Any  # the raw verdict: false on any defect, known or new
     interrupted: bool = False
     lab_error: str | None = None
+    after_catalogue: Any = None  # the verdict with catalogued (known) defects set aside; None: not matched
+    known: list[dict] = field(default_factory=list)  # results.json known_findings
+    new: list[dict] = field(default_factory=list)  # results.json new_defects
+
+    def verdict(self, strict: bool = False) -> Any:
+        """What exit codes report: known defects alone pass unless `strict`."""
+        return self.valid if strict or self.after_catalogue is None else self.after_catalogue
+
+    def exit_for(self, strict: bool = False) -> int:
+        verdict = self.verdict(strict)
+        if self.lab_error is not None:  # a found bug still wins over the lab's own failure
+            return EXIT_BY_VERDICT[False] if verdict is False else EXIT_LAB_FAILED
+        return EXIT_BY_VERDICT.get(verdict, 2)
 
     @property
     def exit_code(self) -> int:
-        if self.lab_error is not None:  # a found bug still wins over the lab's own failure
-            return EXIT_BY_VERDICT[False] if self.valid is False else EXIT_LAB_FAILED
-        return EXIT_BY_VERDICT.get(self.valid, 2)
+        return self.exit_for(strict=False)
 
 
 def build_parts(spec: TestSpec, lab_name: str):
@@ -240,6 +251,7 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
                   lab_error: str | None = None, extra: dict | None = None) -> dict:
     """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`."""
     from checker.run_checks import check_run
+    from lab.findings import apply_catalogue
 
     try:
         results = check_run(run_dir, spec_checkers or None)
@@ -259,6 +271,7 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     if lab_error:
         results["lab_error"] = lab_error
     results.update(extra or {})
+    results.update(apply_catalogue(results))  # known vs new defects; `valid` stays the raw verdict
     return write_results(run_dir, results)
 
 
@@ -278,4 +291,5 @@ def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str 
     else:
         results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error, extra)
     render_report(run_dir)
-    return RunOutcome(run_dir, results["valid"], interrupted, lab_error)
+    return RunOutcome(run_dir, results["valid"], interrupted, lab_error, results.get("verdict_after_catalogue"),
+                      results.get("known_findings") or [], results.get("new_defects") or [])

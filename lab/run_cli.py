@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cluster.errors import LabError
 from lab.store import DEFAULT_STORE, list_runs, write_index
@@ -23,10 +24,12 @@ def run(
     lab: Optional[str] = typer.Option(None, "--lab", help="Lab (compose project) name to create or reuse."),
     reuse: bool = typer.Option(False, "--reuse", help="Run on an already running lab named --lab."),
     replay: Optional[Path] = typer.Option(None, "--replay", help="Repeat a stored run: same spec, seed, faults."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on known (catalogued) defects too."),
 ) -> None:
     """Run a test: up, warm-up, load + nemesis, heal, settle, snapshot, logs, down, check, report.
 
-    Exit 0 valid, 1 invalid, 2 unknown, 3 the lab itself failed."""
+    Exit 0 valid, 1 invalid, 2 unknown, 3 the lab itself failed. A run whose defects are all known findings
+    (findings/) exits as if they were absent, unless --strict; any new defect exits 1."""
     from lab.run import run_test
     from lab.spec import apply_overrides, load_spec, spec_from_run
 
@@ -35,10 +38,33 @@ def run(
     spec = spec_from_run(replay) if replay is not None else load_spec(test or "smoke")
     spec = apply_overrides(spec, time_limit=time_limit, seed=seed)
     outcome = run_test(spec, store, lab_name=lab, keep=keep, reuse=reuse)
-    verdict = {True: "[green]VALID[/]", False: "[red]INVALID[/]"}.get(outcome.valid, "[yellow]UNKNOWN[/]")
-    out.print(f"{spec.name}: {verdict}{' (interrupted)' if outcome.interrupted else ''} — "
-              f"{outcome.run_dir / 'report.html'}")
-    raise typer.Exit(outcome.exit_code)
+    print_outcome(spec.name, outcome, strict)
+    raise typer.Exit(outcome.exit_for(strict))
+
+
+def verdict_line(name: str, outcome, strict: bool = False) -> str:
+    """One line: the verdict exit codes use, and how the catalogue changed it (NEW defects, known only)."""
+    verdict = {True: "[green]VALID[/]", False: "[red]INVALID[/]"}.get(outcome.verdict(strict), "[yellow]UNKNOWN[/]")
+    notes = []
+    if outcome.new:
+        notes.append(f"[bold red]NEW[/]: {len(outcome.new)} new defect(s)")
+    if outcome.known:
+        notes.append(f"{len(outcome.known)} known finding(s)")
+    if outcome.known and not outcome.new and outcome.valid is False:
+        notes.append("raw verdict INVALID" + (", failed by --strict" if strict else "; --strict fails it"))
+    if outcome.interrupted:
+        notes.append("interrupted")
+    detail = f" ({'; '.join(notes)})" if notes else ""
+    return f"{name}: {verdict}{detail} — {outcome.run_dir / 'report.html'}"
+
+
+def print_outcome(name: str, outcome, strict: bool = False) -> None:
+    out.print(verdict_line(name, outcome, strict))
+    for known in outcome.known:
+        out.print(f"  known: {escape(known['id'])} {escape(known['title'])}", highlight=False)
+    for new in outcome.new:
+        out.print(f"  [bold red]NEW[/] defect {escape(str(new['class']))}/{escape(str(new['kind']))}: "
+                  f"{escape(str(new['summary']))}", highlight=False)
 
 
 def report(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
@@ -76,12 +102,16 @@ def soak(
     seed: int = typer.Option(0, "--seed", help="Seeds the choice of tests and each run's seed."),
     store: Path = typer.Option(DEFAULT_STORE, "--store"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Override each run's time limit."),
+    strict: bool = typer.Option(False, "--strict", help="Count runs with only known (catalogued) defects as failed."),
 ) -> None:
-    """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed."""
+    """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed.
+
+    A run whose defects are all known findings passes (and is pruned) unless --strict; the summary lists the
+    known findings and new defects of every run."""
     from lab.soak import parse_duration, soak_loop
 
     failed = soak_loop(parse_duration(duration), [t.strip() for t in tests.split(",") if t.strip()], seed, store,
-                       time_limit)
+                       time_limit, strict=strict)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -1,7 +1,8 @@
 """`mistral-lab soak`: seeded random tests, one after another, until the duration ends.
 
 Carries on after failures, keeps every failing run (passing runs are pruned to save disk), and writes
-store/soak-summary.json and .html. Ctrl-C ends the soak after healing the current run.
+store/soak-summary.json and .html with each run's known findings and new defects. A run with known defects
+only passes (and is pruned) unless --strict. Ctrl-C ends the soak after healing the current run.
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * UNITS[match[2] or "s"]
 
 
-def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None) -> list[dict]:
+def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None,
+              strict: bool = False) -> list[dict]:
+    """Runs until the deadline; returns the failed runs. A run passes on its verdict after the catalogue (known
+    defects alone pass, unless `strict`), the same rule as `mistral-lab run`."""
     from lab.run import run_test
 
     specs = {name: load_spec(name) for name in tests}  # every test validated before the first run
@@ -43,32 +47,45 @@ def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_
             console.print(f"soak run {len(runs) + 1}: {name} seed {spec.seed}")
             try:
                 outcome = run_test(spec, store, lab_name=f"soak-{seed}", live=False)
-                entry = {"test": name, "seed": spec.seed, "valid": outcome.valid, "run_dir": str(outcome.run_dir),
-                         "interrupted": outcome.interrupted, "lab_error": outcome.lab_error}
+                entry = {"test": name, "seed": spec.seed, "valid": outcome.valid, "verdict": outcome.verdict(strict),
+                         "run_dir": str(outcome.run_dir), "interrupted": outcome.interrupted,
+                         "lab_error": outcome.lab_error, "known": [k["id"] for k in outcome.known],
+                         "new": len(outcome.new)}
             except LabError as exc:
-                entry = {"test": name, "seed": spec.seed, "valid": "lab-error", "run_dir": None, "lab_error": str(exc)}
+                entry = {"test": name, "seed": spec.seed, "valid": "lab-error", "verdict": "lab-error",
+                         "run_dir": None, "lab_error": str(exc), "known": [], "new": 0}
             runs.append(entry)
-            if entry["valid"] is True and entry["run_dir"]:
-                shutil.rmtree(entry["run_dir"], ignore_errors=True)  # keep disk for the failures
+            console.print(f"soak run {len(runs)}: verdict {entry['verdict']}"
+                          + "".join(f"; known: {k}" for k in entry["known"])
+                          + (f"; NEW: {entry['new']} new defect(s)" if entry["new"] else ""), highlight=False)
+            if entry["verdict"] is True and entry["run_dir"]:
+                shutil.rmtree(entry["run_dir"], ignore_errors=True)  # keep disk for the failures (and new defects)
             write_summary(store, runs, seed, duration_s)
             if entry.get("interrupted"):
                 break
     except KeyboardInterrupt:
         console.print("soak interrupted")
     write_summary(store, runs, seed, duration_s)
-    return [r for r in runs if r["valid"] is not True]
+    return [r for r in runs if _verdict(r) is not True]
+
+
+def _verdict(run: dict) -> object:
+    return run.get("verdict", run["valid"])
 
 
 def write_summary(store: Path, runs: list[dict], seed: int, duration_s: float) -> None:
-    failed = [r for r in runs if r["valid"] is not True]
+    failed = [r for r in runs if _verdict(r) is not True]
     summary = {"seed": seed, "duration_s": duration_s, "runs_total": len(runs), "runs_failed": len(failed),
-               "runs": runs}
+               "runs_with_new_defects": sum(1 for r in runs if r.get("new")),
+               "runs_with_known_only": sum(1 for r in runs if r.get("known") and not r.get("new")), "runs": runs}
     store.mkdir(parents=True, exist_ok=True)
     (store / "soak-summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     rows = "".join(f"<tr><td>{html.escape(r['test'])}</td><td>{r['seed']}</td><td>{html.escape(str(r['valid']))}"
-                   f"</td><td>{html.escape(str(r.get('run_dir') or r.get('lab_error') or ''))}</td></tr>"
+                   f"</td><td>{html.escape(', '.join(r.get('known') or []))}</td>"
+                   f"<td>{'<b>NEW</b>: ' + str(r['new']) if r.get('new') else ''}</td>"
+                   f"<td>{html.escape(str(r.get('run_dir') or r.get('lab_error') or ''))}</td></tr>"
                    for r in runs)
     (store / "soak-summary.html").write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>soak</title></head><body>"
         f"<h1>soak: {len(failed)} of {len(runs)} runs failed</h1><table border=1><tr><th>test</th><th>seed</th>"
-        f"<th>valid</th><th>run</th></tr>{rows}</table></body></html>")
+        f"<th>valid</th><th>known</th><th>new defects</th><th>run</th></tr>{rows}</table></body></html>")

@@ -6,7 +6,8 @@ Each anomaly is one dict:
 
 Classes: duplicate-run, phantom-run, missing-run, lost-start, failed-but-created, non-linearizable (safety:
 always defects); stuck-execution (kinds idle-task, unfinished-workflow, running-action, waiting-join; always a
-defect); abandoned-action (executor lost mid-run, Mistral failed it), lost-result (the witness saw the run
+defect); duplicate-cron-fire (one scheduled cron minute started two executions: always a defect);
+lost-cron-fire (a fired minute with no execution: a defect when the faults around it stayed inside the promise); abandoned-action (executor lost mid-run, Mistral failed it), lost-result (the witness saw the run
 complete, Mistral recorded ERROR), errored-inside-promise (any other ERROR): a defect when every fault touching
 it stayed inside the run's promise level; log (from checker.logs), unclassified (a checker said false and
 nothing here named why: a defect, so nothing is ever lost).
@@ -19,12 +20,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Iterable
 
+from checker.cron import from_cron
 from checker.promise import FaultWindow, role_of
 from history.mistral import ERROR, TERMINAL_STATES, mistral_time
 from history.witness import WitnessRun
 
 SAFETY = {"duplicate-run", "phantom-run", "missing-run", "lost-start", "failed-but-created", "non-linearizable",
-          "stuck-execution"}
+          "stuck-execution", "duplicate-cron-fire"}
+# Every class an anomaly can have: the safety ones above, and those judged against the promise.
+CLASSES = tuple(sorted(SAFETY | {"abandoned-action", "lost-result", "errored-inside-promise", "lost-cron-fire", "log",
+                                 "unclassified"}))
 HEARTBEAT = "Heartbeat wasn't received"
 MARGIN_S = 2.0  # Mistral's timestamps have 1 s resolution
 
@@ -241,6 +246,8 @@ def classify(ctx: Context, results: dict[str, dict[str, Any]], gates: dict[str, 
         anomalies += from_linearizable(ctx, results["linearizable"])
     if "logs" in results:
         anomalies += from_logs(ctx, results["logs"])
+    if "cron" in results:
+        anomalies += from_cron(ctx, results["cron"])
     anomalies += from_expected_work(ctx, gates.get("expected-work") or {})
     named = {a["checker"] for a in anomalies}
     for name, result in results.items():
@@ -267,4 +274,4 @@ def nodes_of_roles(nodes: Iterable[str]) -> dict[str, list[str]]:
     return dict(by_role)
 
 
-__all__ = ["Context", "SAFETY", "classify", "stuck_kind", "summary"]
+__all__ = ["CLASSES", "Context", "SAFETY", "classify", "stuck_kind", "summary"]

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from checker.check import check_history
 from checker.completion import check_completion, check_succeeded, default_settle_s
+from checker.cron import check_cron
 from checker.exactly_once import check_exactly_once
 from checker.gates import GATES
 from checker.perf import check_perf
@@ -77,6 +78,10 @@ def _perf(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     return check_perf(files.ops, optional.get("snapshot"), optional.get("runs"))
 
 
+def _cron(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    return check_cron(files)
+
+
 def _logs(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     from checker.logs import check_logs
 
@@ -90,6 +95,7 @@ CHECKERS: dict[str, Callable[[RunFiles, float | None], dict[str, Any]]] = {
     "succeeded-despite-faults": _succeeded,
     "perf": _perf,
     "logs": _logs,
+    "cron": _cron,
 }
 
 

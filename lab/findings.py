@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from checker.anomalies import SAFETY
+from checker.anomalies import CLASSES
 from checker.promise import role_of
 from cluster.errors import LabError
 from cluster.topology import INFRA_ROLES, MISTRAL_ROLES
@@ -34,7 +34,6 @@ from lab.spec import TestSpec, apply_overrides, load_spec
 
 FINDINGS_ENV = "MISTRAL_LAB_FINDINGS"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "findings"
-CLASSES = tuple(sorted(SAFETY | {"abandoned-action", "lost-result", "errored-inside-promise", "log", "unclassified"}))
 LEVELS = ("designed", "spec")
 ROLES = MISTRAL_ROLES + INFRA_ROLES
 DEFAULT_MIN_RATE = Fraction(2, 3)

@@ -20,7 +20,7 @@ SPECS_DIR = resource_dir("lab", "specs")  # package data: found the same way in 
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
              "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version", "promise", "heartbeat_window_s"}
 CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
-CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf")
+CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf", "logs", "cron")
 
 
 @dataclass

@@ -10,13 +10,15 @@ from typing import Any
 from cluster.errors import LabError
 from cluster.keyvalue import parse_key_values
 from workloads.core import Completion, Op, RunContext, Workload
+from workloads.cron import CronWorkload
 from workloads.execution_state import ExecutionStateWorkload
 from workloads.reference_load import ReferenceWorkload
 from workloads.register import RegisterWorkload
 from workloads.workflow_file import WorkflowWorkload
 
 WORKLOADS: dict[str, type[Workload]] = {
-    cls.name: cls for cls in (RegisterWorkload, ExecutionStateWorkload, ReferenceWorkload, WorkflowWorkload)
+    cls.name: cls for cls in (RegisterWorkload, ExecutionStateWorkload, ReferenceWorkload, WorkflowWorkload,
+                              CronWorkload)
 }
 
 

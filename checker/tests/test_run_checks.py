@@ -108,6 +108,6 @@ def test_cli_check_run_exit_codes(tmp_path: Path) -> None:
 def test_cli_unknown_workload_is_one_line(tmp_path: Path) -> None:
     result = _cli("workload", "nope", "--name", "no-such-lab")
     assert result.returncode == 3
-    assert result.stderr == "error: unknown workload 'nope' (known: execution-state, reference, register, workflow)\n"
+    assert result.stderr == "error: unknown workload 'nope' (known: cron, execution-state, reference, register, workflow)\n"
     result = _cli("workload", "register", "--param", "bogus=1")
     assert result.returncode == 3 and "unknown parameter 'bogus'" in result.stderr

@@ -3,6 +3,7 @@ fake run function (no Docker), known versus new defects in results.json, exit co
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,14 @@ def _anomaly(cls: str = "abandoned-action", kind: str = "heartbeat", nodes=("exe
 def test_the_seeded_catalogue_loads_and_every_spec_builds() -> None:
     found = {f.id: f for f in load_catalogue(DEFAULT_DIR)}
     assert set(found) == {"stuck-after-engine-scale-down", "executor-sigterm-abandons-actions",
-                          "retry-duplicates-non-idempotent-action"}
+                          "retry-duplicates-non-idempotent-action", "lost-result-after-engine-scale-down",
+                          "join-stuck-after-engine-scale-down", "cron-fire-lost-with-stopping-engine"}
     for finding in found.values():
-        assert (finding.tries, finding.reproduced, finding.mistral_version) == (0, 0, "23.0.0")
+        assert finding.mistral_version == "23.0.0" and 0 < finding.reproduced <= finding.tries, finding.id
         spec = finding_spec(finding, finding.seed)
         assert spec.seed == finding.seed and spec.mistral_version == "23.0.0"
         plan = planned_schedule(build_parts(spec, "x")[1], spec.time_limit_s)
-        assert plan and {p["fault"] for p in plan} == {finding.signature.fault}, finding.id
+        assert plan and finding.signature.fault in {p["fault"] for p in plan}, finding.id
     retry = found["retry-duplicates-non-idempotent-action"]
     params = finding_spec(retry, 4).workload["params"]
     assert (Path(params["base_dir"]) / params["file"]).is_file()  # the copied workflow, named relative to the spec
@@ -391,7 +393,10 @@ def test_findings_rejects_bad_options_before_any_run(tmp_path: Path) -> None:
 
 def test_record_writes_tries_and_reproduced_back_keeping_the_rest(tmp_path: Path) -> None:
     directory = _catalogue(tmp_path)
-    shutil.copy(DEFAULT_DIR / "executor-sigterm-abandons-actions.yaml", directory)
+    catalogued = (DEFAULT_DIR / "executor-sigterm-abandons-actions.yaml").read_text()
+    fresh = re.sub(r"(?m)^replayed: .*\n", "", re.sub(r"(?m)^reproduced: \d+", "reproduced: 0",
+                                                       re.sub(r"(?m)^tries: \d+", "tries: 0", catalogued)))
+    (directory / "executor-sigterm-abandons-actions.yaml").write_text(fresh)  # as if never replayed
     shutil.copy(DEFAULT_DIR / "specs" / "executor-sigterm-abandons-actions.yaml", directory / "specs")
     before = (directory / "executor-sigterm-abandons-actions.yaml").read_text()
     code = replay_all([], 3, tmp_path / "store", record=True, run_fn=FakeRuns(tmp_path, [True, True, False]),

@@ -93,7 +93,7 @@ def test_stop_event_and_shared_recorder_with_nemesis(stub: StubMistral, tmp_path
 
 def test_registry_and_parameters() -> None:
     assert set(WORKLOADS) >= {"register", "execution-state", "reference"}
-    with pytest.raises(LabError, match=r"unknown workload 'nope' \(known: execution-state, reference, register, workflow\)"):
+    with pytest.raises(LabError, match=r"unknown workload 'nope' \(known: cron, execution-state, reference, register, workflow\)"):
         make_workload("nope")
     with pytest.raises(LabError, match="unknown parameter 'bogus' for workload register"):
         make_workload("register", {"bogus": "1"})

@@ -45,7 +45,11 @@ def check_exactly_once(runs: list[WitnessRun], snapshot: dict[str, Any],
         by_action[str(run.action_execution_id)].append(run)
 
     duplicates = _redelivered(by_action) + _task_reruns(mine, actions, tasks)
-    phantoms = [_phantom(run) for run in mine if run.action_execution_id not in actions]
+    # A run that started after the snapshot was taken (an interrupted run, still moving) is not a phantom: its
+    # action execution simply came later. Mistral creates an action execution before an executor runs it.
+    taken_at = snapshot.get("taken_at")
+    late = [r for r in mine if r.action_execution_id not in actions and _after(r, taken_at)]
+    phantoms = [_phantom(run) for run in mine if run.action_execution_id not in actions and not _after(run, taken_at)]
     missing = _missing(by_action, actions, tasks)
     interrupted = [{"action_execution_id": r.action_execution_id, "task": r.label, **r.summary()}
                    for r in mine if not r.completed]
@@ -61,12 +65,17 @@ def check_exactly_once(runs: list[WitnessRun], snapshot: dict[str, Any],
                             "illegal": len(illegal)},
         "phantoms": phantoms[:MAX_LISTED],
         "phantom_count": len(phantoms),
+        "started_after_snapshot": len(late),
         "missing": missing[:MAX_LISTED],
         "missing_count": len(missing),
         "interrupted": interrupted[:MAX_LISTED],
         "interrupted_count": len(interrupted),
         "ignored_records_outside_run": len(runs) - len(mine),
     }
+
+
+def _after(run: WitnessRun, taken_at: Any, margin_s: float = 1.0) -> bool:
+    return isinstance(taken_at, (int, float)) and run.start_time is not None and run.start_time > taken_at - margin_s
 
 
 def _redelivered(by_action: dict[str, list[WitnessRun]]) -> list[dict[str, Any]]:

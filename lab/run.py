@@ -233,9 +233,25 @@ def _collect_if_missing(cluster: Cluster, run_dir: Path) -> None:
         return
     try:
         run = json.loads(run_file.read_text())
-        collect_run_files(cluster, run_dir, run.get("attempted_executions") or run.get("executions") or [])
+        ids = started_ids(run_dir, run.get("attempted_executions") or run.get("executions") or [])
+        collect_run_files(cluster, run_dir, ids)
     except Exception as exc:  # the cluster may be too broken to answer; the history is still checked
         console.print(f"[yellow]could not collect the witness log and snapshot:[/] {exc}")
+
+
+def started_ids(run_dir: Path, recorded: list[str]) -> list[str]:
+    """Every execution id a client tried to start: run.json's list plus the history's starts. After Ctrl-C the
+    clients go on starting executions after run.json was saved; a snapshot without them would make the
+    witness runs of those executions look like phantoms."""
+    from history.reader import read_history
+
+    ids = dict.fromkeys(recorded)
+    try:
+        events = read_history(run_dir / "history.jsonl")
+    except Exception:  # noqa: BLE001 - a torn or missing history: run.json's list is what there is
+        return list(ids)
+    ids.update(dict.fromkeys(str(e.key) for e in events if e.f == "start" and e.key is not None))
+    return list(ids)
 
 
 def _collect_logs(cluster: Cluster, run_dir: Path) -> None:

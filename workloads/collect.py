@@ -113,13 +113,15 @@ def collect_run_files(cluster: Cluster, out_dir: str | Path, execution_ids: Iter
     """Write witness.jsonl and mistral-snapshot.json into out_dir; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    witness_path = out / WITNESS_FILE
-    witness_path.write_bytes(witness_log(cluster))
+    # Snapshot first, witness log second: an action Mistral already calls SUCCESS has its end record in the
+    # witness log (the action posts it before it returns), so a run still moving cannot fake a missing run.
     snapshot_path = out / SNAPSHOT_FILE
     data = snapshot(cluster, execution_ids)
     tmp = snapshot_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     tmp.replace(snapshot_path)  # a crash never leaves a half-written snapshot behind
+    witness_path = out / WITNESS_FILE
+    witness_path.write_bytes(witness_log(cluster))
     return {"witness": witness_path, "snapshot": snapshot_path}
 
 

@@ -90,3 +90,14 @@ def test_records_of_other_runs_are_ignored() -> None:
     report = _check(records, snap)
     assert report["valid"] is True
     assert report["ignored_records_outside_run"] == 1
+
+
+def test_a_run_that_started_after_the_snapshot_is_not_a_phantom():
+    """An interrupted run is snapshotted while it still moves: a run begun after the snapshot is not unknown to
+    Mistral, it is merely later than the snapshot."""
+
+    late = witness("r9", "a9", "t9", start=2000.0)
+    early = witness("r8", "a8", "t8", start=500.0)
+    result = _check(late + early, snapshot([], [], [], taken_at=1000.0))
+    assert result["phantom_count"] == 1 and result["phantoms"][0]["action_execution_id"] == "a8"
+    assert result["started_after_snapshot"] == 1

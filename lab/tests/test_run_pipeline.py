@@ -153,3 +153,14 @@ def test_spec_round_trips_through_a_run_dir(tmp_path: Path) -> None:
     (tmp_path / "test.yaml").write_text(dump_spec(spec, {"lab": "x", "planned_faults": []}))
     again = spec_from_run(tmp_path)
     assert again == spec
+
+
+def test_an_interrupted_run_snapshots_every_start_in_the_history(tmp_path: Path) -> None:
+    """Clients go on after Ctrl-C: starts that reached the history after run.json was saved are snapshotted too."""
+    from lab.run import started_ids
+
+    with HistoryWriter(tmp_path / "history.jsonl") as writer:
+        for process, ex_id in enumerate(["wf-1", "wf-2", "wf-3"]):
+            writer.append(process, "invoke", "start", {"workflow": "lab_ref"}, key=ex_id, node="api-1")
+    assert started_ids(tmp_path, ["wf-1", "wf-0"]) == ["wf-1", "wf-0", "wf-2", "wf-3"]
+    assert started_ids(tmp_path / "missing", ["wf-1"]) == ["wf-1"]

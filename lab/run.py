@@ -148,8 +148,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                 if schedule is not None:
                     nemesis = NemesisRunner(cluster, schedule, recorder.record, stop_event=stop,
                                             total_s=spec.time_limit_s, report=lambda m: _say(state, m))
-                    state.nemesis = nemesis
-                    nemesis.start()
+                    state.nemesis = nemesis  # started by the workload once its setup is done
                 state.enter("load + nemesis" if nemesis else "load")
                 _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state)
         except KeyboardInterrupt:
@@ -163,7 +162,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
             console.print(f"[red]lab failure:[/] {lab_error}")
         finally:
             stop.set()
-            if nemesis is not None:
+            if _started(nemesis):
                 nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
             if cluster.exists():
                 try:
@@ -198,7 +197,7 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) 
 
     def heal_then_settle() -> None:
         state.enter("heal")
-        if nemesis is not None:
+        if _started(nemesis):
             nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)  # the schedule ends within the time limit, then heals
         state.enter("settle")
 
@@ -206,12 +205,17 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) 
         run_workload(cluster, workload, run_dir, time_limit=spec.time_limit_s,
                      concurrency=int(load.get("concurrency", 4)), rate=load.get("rate", 10.0),
                      seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True,
-                     before_settle=heal_then_settle)
+                     before_settle=heal_then_settle, after_setup=nemesis.start if nemesis is not None else None)
     finally:
-        if nemesis is not None:
+        if _started(nemesis):
             nemesis.stop()
             nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
         recorder.close()
+
+
+def _started(nemesis) -> bool:
+    """A runner that never started (the workload's setup failed first) has nothing to join."""
+    return nemesis is not None and nemesis.ident is not None
 
 
 def _keep_cluster_files(cluster: Cluster, run_dir: Path) -> None:

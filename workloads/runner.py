@@ -233,10 +233,12 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
                  stop_event: threading.Event | None = None, on_op: OnOp | None = None,
                  recorder: HistoryRecorder | None = None, settle_s: float | None = None,
                  collect: bool = True, client_timeout: float = 10.0,
-                 before_settle: Callable[[], None] | None = None) -> RunRecord:
+                 before_settle: Callable[[], None] | None = None,
+                 after_setup: Callable[[], None] | None = None) -> RunRecord:
     """Run `workload` against `cluster`; writes history.jsonl (unless `recorder` is given), run.json and,
     with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. `before_settle` runs between the
-    main phase and the settle wait (the run pipeline waits there for the nemesis to finish and heal).
+    main phase and the settle wait (the run pipeline waits there for the nemesis to finish and heal); `after_setup`
+    runs once the workload is set up (the run pipeline starts the nemesis there).
     Returns the RunRecord."""
     if time_limit <= 0 or concurrency <= 0 or (rate is not None and rate < 0):
         raise LabError("time limit and concurrency must be > 0 and rate >= 0")
@@ -258,6 +260,8 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
     session = _Session(workload, recorder, on_op)
     try:
         workload.setup(ctx)
+        if after_setup is not None:  # the run pipeline starts the nemesis here: no fault may hit the setup
+            after_setup()
         _run_main(session, urls, concurrency, rate, seed, time_limit, stop, client_timeout)
         record.main_end_wall = time.time()
         _run_pinned(session, urls, workload.finish_ops(ctx), client_timeout, stop)

@@ -107,3 +107,15 @@ def test_registry_and_parameters() -> None:
         parse_params(["novalue"])
     assert make_workload("reference", parse_params(["kinds=join,with-items", "n=4"])).params["kinds"] == \
         ("join", "with-items")
+
+
+def test_after_setup_runs_once_the_workload_is_set_up_and_before_any_op(stub: StubMistral, tmp_path: Path) -> None:
+    """The run pipeline starts the nemesis in after_setup: no fault may hit the workload's own setup."""
+    workload = make_workload("register", {"keys": 2})
+    seen: list[str] = []
+    original_setup = workload.setup
+    workload.setup = lambda ctx: (seen.append("setup"), original_setup(ctx))[1]
+    run_workload(_cluster(stub), workload, tmp_path, time_limit=0.3, concurrency=1, rate=50, seed=1, collect=False,
+                 after_setup=lambda: seen.append(f"after_setup with {len(read_history(tmp_path / 'history.jsonl'))}"
+                                                 " events"))
+    assert seen == ["setup", "after_setup with 0 events"]

@@ -26,9 +26,11 @@ from cluster.paths import COMPOSE_DIR, cache_dir
 from cluster.topology import DEFAULT_MISTRAL_VERSION
 
 Report = Callable[[str], None]
-# Python packages installed beside Mistral: DB drivers for both databases, the lab's witness action pack.
+# Python packages installed beside Mistral: DB drivers for both databases, the lab's witness action pack and
+# (RPC_PACK) the in-process hook of the rpc and clock faults.
 EXTRA_REQUIREMENTS = ["PyMySQL", "psycopg2-binary"]
 WITNESS_PACK = COMPOSE_DIR / "witness_pack"
+RPC_PACK = COMPOSE_DIR / "rpc_pack"  # the rpc fault's in-process hook (nemesis/rpc.py)
 BASE_REPO = "mistral-lab/base"
 DEBIAN_TAG = "debian:bookworm-slim"
 BUILT_BASE = f"{BASE_REPO}:bookworm"
@@ -268,17 +270,20 @@ def pip_failure(version: str, stderr: str) -> str:
 
 
 def _witness_wheel(dest: Path) -> None:
-    if not WITNESS_PACK.exists():
+    _pack_wheel(WITNESS_PACK, dest, "the witness action pack")
+
+
+def _pack_wheel(pack: Path, dest: Path, what: str) -> None:
+    if not pack.exists():
         return
     # A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical between builds, so the image hash is stable.
     env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
     # Build from a private copy: setuptools writes build/ and *.egg-info beside the sources, and an installed
     # package directory may be read-only or shared between users.
-    with tempfile.TemporaryDirectory(prefix="witness-pack-", dir=cache_dir()) as tmp:
-        source = Path(tmp) / "witness_pack"
-        copy_sources(WITNESS_PACK, source)
-        _run(_pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)),
-             "building the witness action pack", env=env)
+    with tempfile.TemporaryDirectory(prefix=f"{pack.name}-", dir=cache_dir()) as tmp:
+        source = Path(tmp) / pack.name
+        copy_sources(pack, source)
+        _run(_pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)), f"building {what}", env=env)
 
 
 BUILD_LEFTOVERS = ("build", "dist", "__pycache__", "*.egg-info", "*.pyc")
@@ -320,6 +325,7 @@ def _build_from(template_dir: Path, base: str, tag_repo: str, report: Report,
         if wheels is not None:
             shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
             _witness_wheel(context / "wheels")
+            _pack_wheel(RPC_PACK, context / "wheels", "the rpc fault hook")
         tag = f"{tag_repo}:{_hash_tree(context, extra=_image_id(base))}"
         if _image_exists(tag):
             return tag
@@ -338,7 +344,8 @@ def ensure_images(mistral_version: str = DEFAULT_MISTRAL_VERSION, mistral_src: P
     base = ensure_base(report)
     infra = _build_from(COMPOSE_DIR / "infra", base, "mistral-lab/infra", report)
     wheels = mistral_wheelhouse(mistral_version, mistral_src, report)
-    pack = " mistral-lab-witness" if WITNESS_PACK.exists() else ""
+    pack = (" mistral-lab-witness" if WITNESS_PACK.exists() else "") + \
+        (" mistral-lab-rpc" if RPC_PACK.exists() else "")
     target = "mistral" if mistral_src is not None else f"mistral=={mistral_version}"
     requirements = f"'{target}' {' '.join(EXTRA_REQUIREMENTS)}{pack}"
     mistral = _build_from(COMPOSE_DIR / "mistral", base, "mistral-lab/mistral", report, wheels, requirements)

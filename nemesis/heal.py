@@ -2,7 +2,8 @@
 
 Idempotent. In order: resume paused nodes, restore scaled roles to their baseline, start the broker and the
 database, then stopped or killed Mistral nodes of the topology, remove lab iptables chains and qdiscs in every
-node, clear the broker policies the lab added, and wait until the cluster serves again.
+node and in-process faults in Mistral nodes (RPC rules, clock skew), clear the broker policies the lab added,
+and wait until the cluster serves again.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import time
 from typing import Callable, Iterator, TYPE_CHECKING
 
 from cluster.errors import LabError
-from nemesis import message_loss, netem, netfilter
+from cluster.topology import MISTRAL_ROLES
+from nemesis import clock, message_loss, netem, netfilter, rpc
 from nemesis.base import NEVER_TARGETS, exec_script
 from nemesis.scale import restore_baseline
 
@@ -39,6 +41,7 @@ def heal_cluster(cluster: Cluster, report: Report = _noop, wait: bool = True,
     repaired += _restore_scale(cluster, report)
     repaired += _start_stopped(cluster, report)
     repaired += _clear_network(cluster, report)
+    repaired += _clear_in_process(cluster, report)
     repaired += _clear_policies(cluster, report)
     if wait:
         report("waiting until every node serves")
@@ -94,6 +97,20 @@ def _clear_network(cluster: Cluster, report: Report) -> list[str]:
     return done
 
 
+def _clear_in_process(cluster: Cluster, report: Report) -> list[str]:
+    """RPC rules and clock offsets live in files inside Mistral nodes (the processes read them)."""
+    done = []
+    script = rpc.clear_all_script() + clock.restore_script()
+    for node in _fault_nodes(cluster):
+        if not node.running or node.role not in MISTRAL_ROLES:
+            continue
+        for line in exec_script(cluster, node.name, script).splitlines():
+            if line.strip():
+                report(f"{node.name}: removed {line.strip()}")
+                done.append(f"{node.name}: removed {line.strip()}")
+    return done
+
+
 def _clear_policies(cluster: Cluster, report: Report, timeout: float = 120.0) -> list[str]:
     done = []
     for policy in _policies_once_broker_answers(cluster, report, timeout):
@@ -117,13 +134,16 @@ def _policies_once_broker_answers(cluster: Cluster, report: Report, timeout: flo
 
 
 def leftovers(cluster: Cluster) -> list[str]:
-    """What a heal would still find: lab chains, lab qdiscs, paused or stopped nodes, lab policies."""
+    """What a heal would still find: lab chains, lab qdiscs, RPC rules, clock skew, paused or stopped nodes,
+    lab policies."""
     found = []
     for node in _fault_nodes(cluster):
         if node.state != "running":
             found.append(f"{node.name} is {node.state}")
             continue
         script = netfilter.list_chains_script() + netem.list_qdisc_script()
+        if node.role in MISTRAL_ROLES:
+            script += rpc.list_script() + clock.list_script()
         found += [f"{node.name}: {line.strip()}"
                   for line in exec_script(cluster, node.name, script).splitlines() if line.strip()]
     with contextlib.suppress(LabError):

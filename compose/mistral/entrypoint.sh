@@ -9,11 +9,30 @@ case "$MISTRAL_ROLE" in
   engine|executor|notifier) printf '[%s]\nhost = %s\n' "$MISTRAL_ROLE" "$MISTRAL_NODE" >> /tmp/node.conf ;;
 esac
 CONF="--config-file /etc/mistral/mistral.conf --config-file /tmp/node.conf"
+# In-process faults start cleared: an RPC rule (crash-after above all) must not outlive the process it was
+# meant for, and no strobe loop survives a restart. A clock offset stays: a skewed node stays skewed.
+rm -f /run/lab-rpc/rules.json /run/lab-rpc/rules.json.tmp /run/lab-rpc/state.json /run/lab-clock/strobe.pid
+mkdir -p /run/lab-rpc /run/lab-clock
+# libfaketime (the `clock` fault) in the Mistral server only, never in db-init or docker exec shells. It
+# reads its offset from FAKETIME_TIMESTAMP_FILE (absent or +0: true time) at most once a second, and leaves
+# CLOCK_MONOTONIC alone so timers and timeouts keep working. FAKETIME_FORCE_MONOTONIC_FIX=0: the glibc
+# workaround 0.9.10 turns on by itself makes every timed wait spin (10x Mistral's CPU per workflow here) and
+# is not needed when the monotonic clock is not faked. MISTRAL_LAB_CLOCK=0 leaves libfaketime out.
+preload_faketime() {
+  [ "${MISTRAL_LAB_CLOCK:-1}" != 0 ] || return 0
+  for lib in /usr/lib/*/faketime/libfaketimeMT.so.1; do
+    [ -f "$lib" ] || continue
+    export LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE=/run/lab-clock/faketime FAKETIME_CACHE_DURATION=1 \
+      FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_FORCE_MONOTONIC_FIX=0
+    return 0
+  done
+}
 case "$MISTRAL_ROLE" in
   db-init)
     mistral-db-manage $CONF upgrade head
     exec mistral-db-manage $CONF populate ;;
   api|engine|executor|notifier)
+    preload_faketime
     exec mistral-server --server "$MISTRAL_ROLE" $CONF ;;
   *)
     echo "unknown MISTRAL_ROLE $MISTRAL_ROLE" >&2; exit 2 ;;

@@ -1,0 +1,428 @@
+"""Drop, delay, duplicate or crash on chosen Mistral RPC messages, inside the Mistral process.
+
+Hook point. Mistral 23 talks RPC only through oslo.messaging (mistral/rpc/oslo/oslo_client.py and
+oslo_server.py; the kombu driver is gone): every client method in mistral/rpc/clients.py ends in
+`RPCClient.prepare(...).call()` or `.cast()`, i.e. `oslo_messaging.rpc.client._BaseCallContext.call/cast`
+(RPCClient.cast/call themselves only delegate to prepare().cast/call, so nothing is seen twice), and every server
+(engine_server.py, executor_server.py, notification_server.py) is an oslo `RPCServer` whose
+`_process_incoming` acknowledges the message to the broker first and then calls
+`oslo_messaging.rpc.dispatcher.RPCDispatcher.dispatch(incoming)`, which finds the endpoint method and runs it.
+So the receive side wraps `RPCDispatcher.dispatch` and the send side wraps `_BaseCallContext.cast/call`:
+
+* below Mistral, so one wrapper sees every method of every role (run_action, on_action_complete,
+  report_running_actions, start_workflow, ...), whatever Mistral code path sent it;
+* at dispatch the broker already considers the message delivered (acked in `_process_incoming`), so a drop
+  there is exactly "lost after delivery", which no broker-side fault can produce;
+* the message is still in wire form (`{"method": ..., "args": {name: json-text}}`), so ids are read without
+  running Mistral's deserializer, and only for messages a rule matches;
+* a crash after `dispatch` returns is "handled, reply not yet sent", the worst moment for a call.
+
+The fault-free path costs one monotonic-clock read and a compare per message: the rule file is looked up
+(one stat) at most once per CHECK_INTERVAL_S and the parsed rules are cached.
+
+Rules. `<dir>/rules.json` (dir: $MISTRAL_LAB_RPC_DIR, default /run/lab-rpc) holds `{"rules": [rule, ...]}` or
+one rule: `{"id", "method": <Mistral RPC method>|any, "side": receive|send, "action":
+drop|delay|duplicate|crash-after, "count": N (0: no cap), "probability": p, "delay_ms": D, "seed": S}`.
+A message is a candidate of the first rule whose side and method fit; the k-th candidate (counted across the
+node's processes in `<dir>/state.json` under a lock) matches when the k-th draw of random.Random(seed) is
+below p and fewer than N candidates matched before, so a replay with the same seed matches the same
+messages. Each match is appended as one JSON line to `<dir>/matches.jsonl` before the action is taken.
+
+drop: receive - not dispatched (and a call gets no reply: its caller times out); send - not sent (a call
+waits its timeout and raises MessagingTimeout, as a lost call would). delay: sleep D ms first. duplicate:
+dispatched or sent twice, one after the other. crash-after: SIGKILL the node right after the message was
+handled (receive, before a call's reply) or sent (send).
+
+Importable without oslo.messaging: unit tests drive it with fakes.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+RULES_DIR = os.environ.get("MISTRAL_LAB_RPC_DIR", "/run/lab-rpc")
+RULES_FILE, STATE_FILE, MATCHES_FILE = "rules.json", "state.json", "matches.jsonl"
+CHECK_INTERVAL_S = 1.0
+ANY = "any"
+# Every RPC method of Mistral 23's engine, executor, notifier and event-engine endpoints.
+METHODS = ("run_action", "on_action_complete", "on_action_update", "start_workflow", "report_running_actions",
+           "start_task", "start_action", "pause_workflow", "resume_workflow", "rerun_workflow", "stop_workflow",
+           "rollback_workflow", "notify", "create_event_trigger", "delete_event_trigger", "update_event_trigger")
+SIDES = ("receive", "send")
+ACTIONS = ("drop", "delay", "duplicate", "crash-after")
+WRAPPED = "_mistral_lab_rpc_wrapped"
+# Message argument -> the id it carries, as recorded in a match (exec_ctx and params are searched too).
+ID_KEYS = {"wf_ex_id": "workflow_execution_id", "workflow_execution_id": "workflow_execution_id",
+           "task_ex_id": "task_execution_id", "task_execution_id": "task_execution_id",
+           "action_ex_id": "action_execution_id", "action_execution_id": "action_execution_id",
+           "action_ex_ids": "action_execution_ids", "ex_id": "execution_id", "wf_identifier": "workflow"}
+NESTED_KEYS = ("exec_ctx", "params")
+
+LOG = logging.getLogger("mistral_lab_rpc")
+
+
+class RuleError(ValueError):
+    """A rule the hook cannot use (the nemesis validates before writing; this guards hand-written files)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    method: str
+    side: str
+    action: str
+    count: int = 0
+    probability: float = 1.0
+    delay_ms: int = 0
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> "Rule":
+        if not isinstance(raw, Mapping):
+            raise RuleError(f"a rule is a JSON object, not {type(raw).__name__}")
+        unknown = set(raw) - {"id", "method", "side", "action", "count", "probability", "delay_ms", "seed"}
+        if unknown:
+            raise RuleError(f"unknown rule field {sorted(unknown)[0]!r}")
+        method, side, action = raw.get("method", ""), raw.get("side", "receive"), raw.get("action", "")
+        if method not in METHODS and method != ANY:
+            raise RuleError(f"unknown method {method!r}")
+        if side not in SIDES:
+            raise RuleError(f"side must be receive or send, not {side!r}")
+        if action not in ACTIONS:
+            raise RuleError(f"unknown action {action!r}")
+        try:
+            count, probability = int(raw.get("count", 0)), float(raw.get("probability", 1.0))
+            delay_ms, seed = int(raw.get("delay_ms", 0)), int(raw.get("seed", 0))
+        except (TypeError, ValueError) as exc:
+            raise RuleError(f"bad number in rule: {exc}") from None
+        if count < 0 or not 0.0 <= probability <= 1.0 or delay_ms < 0:
+            raise RuleError("count and delay_ms must be >= 0 and probability within [0, 1]")
+        rule_id = str(raw.get("id") or _content_id(raw))
+        return cls(rule_id, method, side, action, count, probability, delay_ms, seed)
+
+    def fits(self, side: str, method: str) -> bool:
+        return self.side == side and (self.method == ANY or self.method == method)
+
+
+def _content_id(raw: Mapping[str, Any]) -> str:
+    """A stable id for a hand-written rule without one, so its count survives re-reads of the file."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    data = json.loads(text)
+    items = data.get("rules", []) if isinstance(data, Mapping) and "rules" in data else [data]
+    if not isinstance(items, list):
+        raise RuleError("`rules` must be a list")
+    return tuple(Rule.parse(item) for item in items)
+
+
+# ------------------------------------------------------------------ the rules in force
+class RuleFile:
+    """The rules in `directory`, looked up at most once per `interval` (one stat, a read only on change)."""
+
+    def __init__(self, directory: str = RULES_DIR, interval: float = CHECK_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.directory, self.interval, self.clock = directory, interval, clock
+        self.path = os.path.join(directory, RULES_FILE)
+        self._next_check = float("-inf")
+        self._key: tuple[int, int, int] | None = None
+        self._rules: tuple[Rule, ...] = ()
+
+    def current(self) -> tuple[Rule, ...]:
+        now = self.clock()
+        if now < self._next_check:
+            return self._rules
+        self._next_check = now + self.interval
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self._key, self._rules = None, ()
+            return ()
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._key:
+            self._key, self._rules = key, self._load()
+        return self._rules
+
+    def _load(self) -> tuple[Rule, ...]:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                rules = parse_rules(handle.read())
+        except (OSError, ValueError) as exc:  # RuleError is a ValueError; a torn file is retried next second
+            LOG.error("mistral-lab rpc: ignoring %s: %s", self.path, exc)
+            self._key = None
+            return ()
+        LOG.warning("mistral-lab rpc: %d rule(s) in force: %s", len(rules),
+                    ", ".join(f"{r.action} {r.side} {r.method}" for r in rules) or "none")
+        return rules
+
+
+# ------------------------------------------------------------------ deciding and recording
+@dataclass(frozen=True)
+class Match:
+    rule: Rule
+    index: int              # the rule's k-th candidate message on this node (0-based)
+    record: dict[str, Any]  # the line written to matches.jsonl
+
+
+class Injector:
+    """Decides which candidate messages match (count / probability state shared by the node's processes)."""
+
+    def __init__(self, directory: str = RULES_DIR) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._draws: dict[str, tuple[random.Random, int]] = {}  # rule id -> (rng, draws taken)
+        self._exhausted: set[str] = set()                        # count reached: never matches again
+
+    def match(self, rules: tuple[Rule, ...], side: str, method: str, args: Mapping[str, Any],
+              call: bool) -> Match | None:
+        """The match for this message, or None; a failing hook (state file unwritable, ...) lets the message
+        through untouched rather than break Mistral."""
+        try:
+            return self._match(rules, side, method, args, call)
+        except Exception:
+            LOG.exception("mistral-lab rpc: rule matching failed; message passed through")
+            return None
+
+    def _match(self, rules: tuple[Rule, ...], side: str, method: str, args: Mapping[str, Any],
+               call: bool) -> Match | None:
+        rule = next((r for r in rules if r.fits(side, method)), None)
+        if rule is None or rule.id in self._exhausted:
+            return None
+        with self._lock, self._state() as state:
+            entry = state.setdefault(rule.id, {"seen": 0, "matched": 0})
+            index = entry["seen"]
+            entry["seen"] = index + 1
+            hit = rule.probability >= 1.0 or self._draw(rule, index) < rule.probability
+            if hit and rule.count and entry["matched"] >= rule.count:
+                hit = False
+            if hit:
+                entry["matched"] += 1
+            if rule.count and entry["matched"] >= rule.count:
+                self._exhausted.add(rule.id)
+        if not hit:
+            return None
+        record = {"time": time.time(), "node": os.environ.get("MISTRAL_NODE", ""), "pid": os.getpid(),
+                  "rule": rule.id, "index": index, "method": method, "side": side, "action": rule.action,
+                  "call": call, "ids": carried_ids(args)}
+        self._append(record)
+        return Match(rule, index, record)
+
+    def _draw(self, rule: Rule, index: int) -> float:
+        """The index-th draw of random.Random(seed): the same messages match in a replay, whichever process
+        of the node sees them."""
+        rng, taken = self._draws.get(rule.id, (None, 0))
+        if rng is None or taken > index:
+            rng, taken = random.Random(rule.seed), 0
+        while taken < index:
+            rng.random()
+            taken += 1
+        value = rng.random()
+        self._draws[rule.id] = (rng, taken + 1)
+        return value
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        path = os.path.join(self.directory, STATE_FILE)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = b""
+            while chunk := os.read(fd, 65536):
+                raw += chunk
+            try:
+                state = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                state = {}
+            yield state
+            data = json.dumps(state).encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, data)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _append(self, record: dict[str, Any]) -> None:
+        # One write on an O_APPEND descriptor: lines of concurrent processes never interleave, and the line is
+        # in the page cache (it survives our own SIGKILL) before the action is taken.
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        fd = os.open(os.path.join(self.directory, MATCHES_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        LOG.warning("mistral-lab rpc: %s %s %s #%d %s", record["action"], record["side"], record["method"],
+                    record["index"], record["ids"])
+
+
+def _decoded(value: Any) -> Any:
+    """Receive-side arguments are JSON text (Mistral's serializer); send-side ones are Python values."""
+    if isinstance(value, str) and value[:1] in ('"', "{", "[") or value in ("null", "true", "false"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def carried_ids(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The workflow / task / action execution ids a message carries (only the arguments that hold ids are
+    decoded: an action's input or result may be large)."""
+    found: dict[str, Any] = {}
+
+    def take(key: str, value: Any) -> None:
+        if key in ID_KEYS and value not in (None, "", []):
+            found.setdefault(ID_KEYS[key], value)
+
+    for key in args:
+        if key in ID_KEYS:
+            take(key, _decoded(args[key]))
+        elif key in NESTED_KEYS:
+            nested = _decoded(args[key])
+            if isinstance(nested, Mapping):
+                for inner, value in nested.items():
+                    if inner != "wf_identifier":
+                        take(inner, value)
+    if _decoded(args.get("wf_action")) is True and "action_execution_id" in found:
+        # A sub-workflow reporting to its parent: the "action" id is a workflow execution's.
+        found["workflow_execution_id"] = found.pop("action_execution_id")
+    return found
+
+
+# ------------------------------------------------------------------ effects
+def crash_node() -> None:
+    """SIGKILL this Mistral node. mistral-server runs each service in a worker forked by an oslo.service
+    ProcessLauncher, which would fork a fresh worker if only the worker died: kill the launcher first."""
+    parent = os.getppid()
+    if _is_mistral_server(parent):
+        os.kill(parent, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _is_mistral_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"mistral-server" in handle.read()
+    except OSError:
+        return False
+
+
+def _no_reply(*_: Any, **__: Any) -> None:
+    """Stands in for incoming.reply of a dropped call: the caller never hears back."""
+
+
+def _again(run: Callable[[], Any]) -> None:
+    """The duplicate's second delivery; its failure is logged, never raised (the first one's outcome counts)."""
+    try:
+        run()
+    except Exception:
+        LOG.exception("mistral-lab rpc: the duplicate delivery failed")
+
+
+def _lost_call(context: Any) -> None:
+    """A call whose request was lost: wait as long as the caller would, then time out the way oslo does."""
+    timeout = getattr(context, "timeout", None) or getattr(getattr(context, "conf", None),
+                                                           "rpc_response_timeout", 60)
+    time.sleep(float(timeout))
+    from oslo_messaging.exceptions import MessagingTimeout
+
+    raise MessagingTimeout(f"mistral-lab rpc: request dropped, no reply within {timeout} s")
+
+
+def apply(match: Match, run: Callable[[], Any], lose: Callable[[], Any]) -> Any:
+    """Carry out a matched rule around `run` (dispatch or send the message once); `lose` is what a drop does."""
+    action = match.rule.action
+    if action == "drop":
+        return lose()
+    if action == "delay":
+        time.sleep(match.rule.delay_ms / 1000.0)
+        return run()
+    if action == "duplicate":
+        try:
+            return run()
+        finally:
+            _again(run)
+    try:  # crash-after
+        return run()
+    finally:
+        crash_node()
+
+
+# ------------------------------------------------------------------ the wrappers
+RULES = RuleFile()
+INJECTOR = Injector()
+
+
+def wrap_dispatch(original: Callable[..., Any], rules: RuleFile | None = None,
+                  injector: Injector | None = None) -> Callable[..., Any]:
+    """RPCDispatcher.dispatch(self, incoming), receive side."""
+    rule_file, decide = rules or RULES, injector or INJECTOR
+
+    def dispatch(self: Any, incoming: Any) -> Any:
+        in_force = rule_file.current()
+        if not in_force:
+            return original(self, incoming)
+        message = getattr(incoming, "message", None) or {}
+        # oslo gives every incoming message a msg_id (a fresh uuid for a cast); the AMQP driver keeps the
+        # caller's, set only for a call, in orig_msg_id.
+        call = bool(getattr(incoming, "orig_msg_id", getattr(incoming, "msg_id", None)))
+        match = decide.match(in_force, "receive", message.get("method", ""), message.get("args") or {}, call)
+        if match is None:
+            return original(self, incoming)
+
+        def lose() -> None:
+            if call:
+                incoming.reply = _no_reply  # acked already; the reply is what would tell the caller
+            return None
+
+        return apply(match, lambda: original(self, incoming), lose)
+
+    setattr(dispatch, WRAPPED, True)
+    dispatch.__wrapped__ = original  # type: ignore[attr-defined]
+    return dispatch
+
+
+def wrap_send(original: Callable[..., Any], kind: str, rules: RuleFile | None = None,
+              injector: Injector | None = None) -> Callable[..., Any]:
+    """_BaseCallContext.cast / .call(self, ctxt, method, **kwargs), send side."""
+    rule_file, decide = rules or RULES, injector or INJECTOR
+    call = kind == "call"
+
+    def send(self: Any, ctxt: Any, method: str, **kwargs: Any) -> Any:
+        in_force = rule_file.current()
+        if not in_force:
+            return original(self, ctxt, method, **kwargs)
+        match = decide.match(in_force, "send", method, kwargs, call)
+        if match is None:
+            return original(self, ctxt, method, **kwargs)
+        lose = (lambda: _lost_call(self)) if call else (lambda: None)
+        return apply(match, lambda: original(self, ctxt, method, **kwargs), lose)
+
+    setattr(send, WRAPPED, True)
+    send.__name__ = kind
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    return send
+
+
+def patch_dispatcher(module: Any) -> None:
+    cls = module.RPCDispatcher
+    if not getattr(cls.dispatch, WRAPPED, False):
+        cls.dispatch = wrap_dispatch(cls.dispatch)
+
+
+def patch_client(module: Any) -> None:
+    cls = module._BaseCallContext
+    for kind in ("cast", "call"):
+        if not getattr(getattr(cls, kind), WRAPPED, False):
+            setattr(cls, kind, wrap_send(getattr(cls, kind), kind))

@@ -201,8 +201,13 @@ def make_fault(name: str, options: Mapping[str, object] | None = None, target: s
 
 def exec_script(cluster: Cluster, node: str, script: str) -> str:
     """Run a shell script as root inside a node; LabError with its last line when it fails."""
+    return exec_command(cluster, node, ["sh", "-c", script])
+
+
+def exec_command(cluster: Cluster, node: str, argv: list[str]) -> str:
+    """Run a command inside a node; LabError with its last line when it fails."""
     try:
-        code, output = cluster.exec(node, ["sh", "-c", script])
+        code, output = cluster.exec(node, argv)
     except Exception as exc:  # docker APIError: paused or gone container
         raise LabError(f"cannot run a command in {node}: {str(exc).splitlines()[0][:200]}") from exc
     if code != 0:

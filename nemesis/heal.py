@@ -85,24 +85,20 @@ def _start_stopped(cluster: Cluster, report: Report) -> list[str]:
 
 
 def _clear_network(cluster: Cluster, report: Report) -> list[str]:
-    done = []
-    script = netfilter.clear_all_script() + netem.clear_qdisc_script()
-    for node in _fault_nodes(cluster):
-        if not node.running:
-            continue
-        for line in exec_script(cluster, node.name, script).splitlines():
-            if line.strip():
-                report(f"{node.name}: removed {line.strip()}")
-                done.append(f"{node.name}: removed {line.strip()}")
-    return done
+    return _run_clear_script(cluster, report, netfilter.clear_all_script() + netem.clear_qdisc_script())
 
 
 def _clear_in_process(cluster: Cluster, report: Report) -> list[str]:
     """RPC rules and clock offsets live in files inside Mistral nodes (the processes read them)."""
+    return _run_clear_script(cluster, report, rpc.clear_all_script() + clock.restore_script(), MISTRAL_ROLES)
+
+
+def _run_clear_script(cluster: Cluster, report: Report, script: str,
+                      roles: tuple[str, ...] | None = None) -> list[str]:
+    """Run a clean-up script in every running fault target (of `roles`); each line it prints is one removal."""
     done = []
-    script = rpc.clear_all_script() + clock.restore_script()
     for node in _fault_nodes(cluster):
-        if not node.running or node.role not in MISTRAL_ROLES:
+        if not node.running or (roles is not None and node.role not in roles):
             continue
         for line in exec_script(cluster, node.name, script).splitlines():
             if line.strip():

@@ -22,7 +22,7 @@ from typing import Any, TYPE_CHECKING
 
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES
-from nemesis.base import Fault, Opt, register
+from nemesis.base import Fault, Opt, exec_command, register
 from nemesis.nodes import bring_back, state_of
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
@@ -97,14 +97,7 @@ def default_role(method: str, side: str) -> str:
 
 def run_python(cluster: Cluster, node: str, script: str, *args: str) -> str:
     """Run a Python snippet inside a Mistral node; LabError with its last line when it fails."""
-    try:
-        code, output = cluster.exec(node, ["python3", "-c", script, *args])
-    except Exception as exc:  # docker APIError: paused or gone container
-        raise LabError(f"cannot run a command in {node}: {str(exc).splitlines()[0][:200]}") from exc
-    if code != 0:
-        last = output.strip().splitlines()[-1:] or [f"exit {code}"]
-        raise LabError(f"command failed in {node}: {last[0][:300]}")
-    return output
+    return exec_command(cluster, node, ["python3", "-c", script, *args])
 
 
 def parse_matches(text: str, rule_id: str) -> list[dict[str, Any]]:

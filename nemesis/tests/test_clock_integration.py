@@ -14,14 +14,6 @@ from nemesis.heal import heal_cluster, leftovers
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def cluster(shared_cluster: Cluster):
-    try:
-        yield shared_cluster
-    finally:
-        heal_cluster(shared_cluster, timeout=240)
-        assert leftovers(shared_cluster) == []
-
 
 def test_clock_skews_one_engine_only_and_heal_restores_it(cluster: Cluster) -> None:
     fault = make_fault("clock", {"offset_s": "120"}, "engine-1")

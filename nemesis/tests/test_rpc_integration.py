@@ -20,14 +20,6 @@ from workloads.reference import reference_workflow
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def cluster(shared_cluster: Cluster):
-    try:
-        yield shared_cluster
-    finally:
-        heal_cluster(shared_cluster, timeout=240)
-        assert leftovers(shared_cluster) == []
-
 
 def api_of(cluster: Cluster):
     return mistral_api.client(cluster.api_urls()["api-1"])

@@ -7,7 +7,9 @@ host (its pip trusts the host's CA) into a wheelhouse inside the build context a
 """
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import hashlib
 import os
 import shutil
@@ -16,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import docker.errors
 
@@ -341,6 +343,26 @@ def _image_id(tag: str) -> str:
 def ensure_images(mistral_version: str = DEFAULT_MISTRAL_VERSION, mistral_src: Path | None = None,
                   report: Report = _noop) -> Images:
     """Build (or find) the mistral and infra images for this version; returns their tags."""
+    with build_lock(report):
+        return _ensure_images(mistral_version, mistral_src, report)
+
+
+@contextlib.contextmanager
+def build_lock(report: Report = _noop) -> Iterator[None]:
+    """One image build at a time on this machine: parallel runs (tests, findings, a second terminal) would
+    otherwise debootstrap twice and write the same wheelhouse at once. The others wait, then find the images."""
+    path = cache_dir() / "build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report("waiting for another mistral-lab process to finish building images")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock, also when the build fails
+
+
+def _ensure_images(mistral_version: str, mistral_src: Path | None, report: Report) -> Images:
     base = ensure_base(report)
     infra = _build_from(COMPOSE_DIR / "infra", base, "mistral-lab/infra", report)
     wheels = mistral_wheelhouse(mistral_version, mistral_src, report)

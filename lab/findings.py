@@ -388,11 +388,28 @@ class Try:
     lab_error: str | None = None
     interrupted: bool = False
 
+    @property
+    def conclusive(self) -> bool:
+        """The try says something about the finding: it showed the defect, or it ran to a decided verdict. A
+        try that crashed, was interrupted or ended UNKNOWN (a fault never applied, nothing exercised) without
+        showing it neither reproduces nor refutes the finding."""
+        if self.matched:
+            return True
+        return self.valid in (True, False) and not self.lab_error and not self.interrupted
+
 
 @dataclass
 class Replay:
     finding: Finding
-    tries: list[Try] = field(default_factory=list)
+    tries: list[Try] = field(default_factory=list)  # every attempt, conclusive or not
+
+    @property
+    def counted(self) -> list[Try]:
+        return [t for t in self.tries if t.conclusive]
+
+    @property
+    def inconclusive(self) -> int:
+        return len(self.tries) - len(self.counted)
 
     @property
     def reproduced(self) -> int:
@@ -400,12 +417,12 @@ class Replay:
 
     @property
     def required(self) -> int:
-        return self.finding.required(len(self.tries))
+        return self.finding.required(len(self.counted))
 
     @property
     def ok(self) -> bool:
-        """Reproduces as catalogued: at least min_rate of the tries (and at least one try ran)."""
-        return bool(self.tries) and self.reproduced >= self.required
+        """Reproduces as catalogued: at least min_rate of the conclusive tries (and at least one of those)."""
+        return bool(self.counted) and self.reproduced >= self.required
 
     @property
     def anomaly_counts(self) -> dict[str, int]:
@@ -416,9 +433,10 @@ class Replay:
         return dict(sorted(total.items()))
 
     def to_json(self, status: str | None = None) -> dict[str, Any]:
-        data = {"id": self.finding.id, "class": self.finding.cls, "tries": len(self.tries),
-                "reproduced": self.reproduced, "anomaly_counts": self.anomaly_counts, "required": self.required,
-                "ok": self.ok, "runs": [t.__dict__ for t in self.tries]}
+        data = {"id": self.finding.id, "class": self.finding.cls, "tries": len(self.counted),
+                "inconclusive": self.inconclusive, "reproduced": self.reproduced,
+                "anomaly_counts": self.anomaly_counts, "required": self.required, "ok": self.ok,
+                "runs": [{**t.__dict__, "conclusive": t.conclusive} for t in self.tries]}
         return {**data, "status": status} if status else data
 
 
@@ -448,10 +466,13 @@ def judge_try(finding: Finding, seed: int, outcome: Any) -> Try:
 
 def replay_finding(finding: Finding, tries: int, run_fn: RunFn, store: Path, mistral_version: str | None = None,
                    mistral_src: Path | None = None, on_try: Callable[[Finding, Try], None] | None = None) -> Replay:
-    """Run the finding's spec `tries` times, each on a fresh cluster: try 1 with the catalogued seed, try k
-    with seed + k - 1. Stops early when a run was interrupted (Ctrl-C)."""
+    """Run the finding's spec until `tries` tries were conclusive, each on a fresh cluster: attempt 1 with the
+    catalogued seed, attempt k with seed + k - 1. An inconclusive attempt (see Try.conclusive) is replaced by
+    one more, at most `tries` extra attempts in all. Stops early when a run was interrupted (Ctrl-C)."""
     replay = Replay(finding)
-    for k in range(tries):
+    for k in range(2 * tries):
+        if len(replay.counted) >= tries:
+            break
         seed = finding.seed + k
         spec = finding_spec(finding, seed, mistral_version, mistral_src)
         one = judge_try(finding, seed, run_fn(spec, store))
@@ -464,9 +485,12 @@ def replay_finding(finding: Finding, tries: int, run_fn: RunFn, store: Path, mis
 
 
 def record_replay(replay: Replay, today: datetime.date | None = None) -> None:
-    """Write tries, reproduced and replayed back into the finding's file, keeping every other line as is."""
+    """Write tries, reproduced and replayed back into the finding's file, keeping every other line as is.
+    Only conclusive tries count; a replay without any (every run crashed or was cut short) records nothing."""
     finding = replay.finding
-    values = {"tries": str(len(replay.tries)), "reproduced": str(replay.reproduced),
+    if not replay.counted:
+        return
+    values = {"tries": str(len(replay.counted)), "reproduced": str(replay.reproduced),
               "replayed": (today or datetime.date.today()).isoformat()}
     text = finding.path.read_text()
     for key, value in values.items():

@@ -24,6 +24,8 @@ def _default_run(spec, store: Path) -> Any:
 
 
 def status_of(replay, patched: bool) -> str:
+    if not replay.counted:  # every try crashed, was cut short or exercised nothing
+        return "INCONCLUSIVE"
     if patched:  # against a patched Mistral the question is whether the defect is gone
         return "still there" if replay.reproduced else "gone"
     return "reproduces" if replay.ok else "NOT REPRODUCED"
@@ -70,7 +72,8 @@ def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, m
 
 
 def _say_try(finding, one) -> None:
-    what = "matched" if one.matched else "no match"
+    what = "matched" if one.matched else "no match" if one.conclusive else \
+        f"inconclusive (verdict {one.valid}), not counted"
     extra = f"; lab failure: {one.lab_error}" if one.lab_error else ""
     err.print(f"[findings] {finding.id} seed {one.seed}: {what} ({one.run_dir}){extra}", markup=False,
               highlight=False, soft_wrap=True)
@@ -85,10 +88,9 @@ def _table(replays: list, patched: bool, version: str | None, src: Path | None) 
         counts = ", ".join(f"{c} {n}" for c, n in replay.anomaly_counts.items()) or "none"
         status = status_of(replay, patched)
         colour = "green" if status in ("reproduces", "gone") else "red"
-        failures = sum(1 for t in replay.tries if t.lab_error)
-        note = f" ({failures} lab failure(s))" if failures else ""
+        note = f" ({replay.inconclusive} inconclusive tries not counted)" if replay.inconclusive else ""
         out.print(f"{escape(replay.finding.id):<44} {replay.finding.cls:<18} "
-                  f"{replay.reproduced} of {len(replay.tries):<7} [{colour}]{status:<15}[/] {escape(counts)}{note}",
+                  f"{replay.reproduced} of {len(replay.counted):<7} [{colour}]{status:<15}[/] {escape(counts)}{note}",
                   highlight=False, soft_wrap=True)
 
 

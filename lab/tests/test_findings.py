@@ -316,7 +316,7 @@ def test_soak_counts_known_only_runs_as_passing_unless_strict(monkeypatch, tmp_p
 class FakeRuns:
     """A run function that writes a stored results.json per try: reproduces where `pattern` says so."""
 
-    def __init__(self, tmp_path: Path, pattern: list[bool]) -> None:
+    def __init__(self, tmp_path: Path, pattern: list[bool | None]) -> None:
         self.tmp_path, self.pattern, self.specs = tmp_path, pattern, []
 
     def __call__(self, spec, store: Path) -> RunOutcome:
@@ -325,6 +325,9 @@ class FakeRuns:
         run_dir = parent / f"try{len(list(parent.glob('try*'))) + 1}"  # unique, like the run store's
         run_dir.mkdir(parents=True)
         hit = self.pattern[(len(self.specs) - 1) % len(self.pattern)]
+        if hit is None:  # a try that never got going: UNKNOWN, nothing checked, a lab failure
+            (run_dir / "results.json").write_text(json.dumps({"valid": "unknown", "checkers": {}}))
+            return RunOutcome(run_dir, False, lab_error="OSError: the build broke")
         anomalies = [_anomaly()] if hit else [_anomaly(cls="stuck-execution", kind="idle-task")]
         results = {"valid": False, "anomalies": anomalies,
                    "anomaly_counts": {anomalies[0]["class"]: 1, "log": 2}}
@@ -347,6 +350,25 @@ def test_replay_uses_seed_then_seed_plus_k(tmp_path: Path) -> None:
 def test_findings_exit_code_follows_the_reproduction_rate(tmp_path: Path, pattern: list[bool], code: int) -> None:
     directory = _catalogue(tmp_path, GOOD)
     assert replay_all([], 3, tmp_path / "store", run_fn=FakeRuns(tmp_path, pattern), directory=directory) == code
+
+
+def test_an_inconclusive_try_is_replaced_and_not_counted(tmp_path: Path) -> None:
+    (finding,) = load_catalogue(_catalogue(tmp_path, GOOD))
+    fake = FakeRuns(tmp_path, [None, True, None, True, False])
+    replay = replay_finding(finding, 3, fake, tmp_path / "store")
+    assert [s.seed for s in fake.specs] == [8, 9, 10, 11, 12]  # two extra attempts for the two failures
+    assert (len(replay.counted), replay.inconclusive, replay.reproduced, replay.ok) == (3, 2, 2, True)
+    assert [r["conclusive"] for r in replay.to_json()["runs"]] == [False, True, False, True, True]
+
+
+def test_a_replay_of_only_failed_runs_is_inconclusive_and_records_nothing(tmp_path: Path, capsys) -> None:
+    directory = _catalogue(tmp_path, GOOD)
+    before = (directory / "exec-stop.yaml").read_text()
+    fake = FakeRuns(tmp_path, [None])
+    code = replay_all([], 2, tmp_path / "store", record=True, run_fn=fake, directory=directory)
+    assert code == 1 and len(fake.specs) == 4  # bounded: at most `tries` extra attempts
+    assert "INCONCLUSIVE" in capsys.readouterr().out
+    assert (directory / "exec-stop.yaml").read_text() == before  # no 0-of-N recorded from broken runs
 
 
 def test_findings_json_prints_one_object_per_finding(tmp_path: Path, monkeypatch) -> None:

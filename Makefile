@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
-.PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak findings \
-	findings-bundles clean-labs
+.PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
+	findings findings-bundles clean-labs
 
 install: $(VENV)/.installed
 
@@ -52,6 +52,18 @@ bench: install
 # Nightly soak: randomized seeded tests; failing runs are kept in store/.
 soak: install
 	$(LAB) soak --duration $(or $(DURATION),8h)
+
+# Hunting for new defects: the fault-heavy specs (scale-down, joins under several engines, cron, policies, broker
+# and DB outages inside the heartbeat window, in-process rpc faults, clock skew) over seeded draws. A defect that
+# matches no finding fails its run and is kept in store/ with NEW in soak-summary.html; catalogue it from there.
+HUNT_TESTS ?= scale-churn,chaos,cron-churn,retry-duplicate,db-outage,broker-outage,partition-engines
+HUNT_TESTS += rpc-lost-run-action rpc-lost-action-complete rpc-duplicate-run-action rpc-executor-crash
+HUNT_TESTS += rpc-engine-crash-start-workflow rpc-lost-heartbeats clock-skew
+comma := ,
+space := $(subst ,, )
+hunt: install
+	$(LAB) doctor
+	$(LAB) soak --duration $(or $(DURATION),2h) --tests $(subst $(space),$(comma),$(strip $(HUNT_TESTS))) --seed $(or $(SEED),1)
 
 # Replay every catalogued defect (findings/) TRIES times (default 3), each on a fresh cluster, and record tries
 # and reproduced in findings/<id>.yaml; exit 1 when one no longer reproduces at its min_rate. IDS=... selects.

@@ -61,3 +61,16 @@ def test_soak_rejects_an_unknown_test_before_running(monkeypatch, tmp_path: Path
     with pytest.raises(LabError, match="unknown test 'nope'"):
         soak_loop(60, ["chaos", "nope"], seed=1, store=tmp_path / "store", time_limit=None)
     assert calls == []
+
+
+def test_every_spec_make_hunt_draws_from_loads() -> None:
+    import re
+
+    from lab.spec import load_spec
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    lines = re.findall(r"(?m)^HUNT_TESTS \?\+?= (.*)$|^HUNT_TESTS \+= (.*)$", makefile)
+    names = [n for pair in lines for part in pair for n in re.split(r"[ ,]+", part.strip()) if n]
+    assert len(names) >= 14 and len(set(names)) == len(names)
+    for name in names:
+        assert load_spec(name).name == name

@@ -13,7 +13,10 @@ it stayed inside the run's promise level; log (from checker.logs), unclassified 
 nothing here named why: a defect, so nothing is ever lost).
 
 `inside[level]` is true when every fault window overlapping the anomaly stayed inside that level (true when
-no fault touched it). An anomaly that is not a defect but breaks the `spec` level is an "HA gap".
+no fault touched it); an rpc fault that dropped, delayed or duplicated messages touches only the executions
+those messages carried. An anomaly that is not a defect but breaks the `spec` level is an "HA gap". An anomaly
+sharing ids with a matched RPC message cites it (`rpc_messages`, and "follows <action> <method> on <node> at
+<time>" in its summary and evidence; checker.rpc).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from typing import Any, Iterable
 
 from checker.cron import from_cron
 from checker.promise import FaultWindow, role_of
+from checker.rpc import Lookup, cite, concerned_executions
 from history.mistral import ERROR, TERMINAL_STATES, mistral_time
 from history.witness import WitnessRun
 
@@ -53,6 +57,9 @@ class Context:
             self.runs_of[str(run.action_execution_id)].append(run)
         self.windows, self.level = windows, level
         self.taken_at = snapshot.get("taken_at")
+        self.lookup = Lookup(self.executions, self.tasks, {a["id"]: a for a in snapshot["action_executions"]})
+        # An rpc fault that dropped, delayed or duplicated messages touched only the executions they carried.
+        self.only = {id(w): concerned_executions(w, self.lookup) for w in windows}
 
     def lifetime(self, execution_id: str | None) -> tuple[float, float] | None:
         execution = self.executions.get(execution_id or "")
@@ -71,7 +78,8 @@ class Context:
         span = self.lifetime(execution_id)
         if span is None:
             return []
-        overlapping = [w for w in self.windows if w.overlaps(*span)]
+        overlapping = [w for w in self.windows if w.overlaps(*span)
+                       and (self.only.get(id(w)) is None or execution_id in self.only[id(w)])]
         wanted = set(nodes)
         if wanted:
             close = [w for w in overlapping if wanted & set(w.nodes) or w.fault in ("broker", "db", "partition",
@@ -129,8 +137,12 @@ def from_completion(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]
     found = [ctx.make("lost-start", "acknowledged-unknown", "completion",
                       "the API acknowledged this start but Mistral does not know the execution", execution_id=ex)
              for ex in result.get("lost") or []]
+    # completion lists each failed-but-created start as {"id", "node", "error", "state"}
     found += [ctx.make("failed-but-created", "failed-start", "completion",
-                       "the API answered this start with an error, yet the execution exists", execution_id=ex)
+                       "the API answered this start with an error, yet the execution exists",
+                       execution_id=ex.get("id") if isinstance(ex, dict) else ex,
+                       nodes=[ex["node"]] if isinstance(ex, dict) and ex.get("node") else [],
+                       evidence=[ex] if isinstance(ex, dict) else [])
               for ex in result.get("failed_but_created") or []]
     if result.get("valid") is False:  # stuck only counts once the settle window has passed
         for stuck in result.get("stuck") or []:
@@ -254,7 +266,33 @@ def classify(ctx: Context, results: dict[str, dict[str, Any]], gates: dict[str, 
         if result.get("valid") is False and name not in named and name != "succeeded-despite-faults":
             anomalies.append(ctx.make("unclassified", name, name, result.get("reason") or f"{name} failed",
                                       evidence=[result.get("reason")], faults=[]))
+    cite(anomalies, ctx.windows, ctx.lookup)
+    for anomaly in anomalies:
+        place_lab_duplicate(ctx, anomaly)
     return anomalies
+
+
+def place_lab_duplicate(ctx: Context, anomaly: dict[str, Any]) -> None:
+    """A duplicate run the lab itself caused by delivering run_action twice (rpc action=duplicate) is outside
+    the designed promise - Mistral 23's transport acknowledges before dispatch and never delivers twice - but
+    inside the spec's (a non-idempotent action never runs twice, even on redelivery): an HA gap at the designed
+    level, a defect at the spec level. Only when the injected deliveries explain every extra run: one more run
+    than that is Mistral's own and stays a defect."""
+    if anomaly.get("class") != "duplicate-run":
+        return
+    injected = [m for m in anomaly.get("rpc_messages") or []
+                if m.get("action") == "duplicate" and m.get("method") == "run_action"]
+    if not injected:
+        return
+    runs = sum(len(ctx.runs_of.get(a, [])) for a in anomaly.get("action_execution_ids") or [])
+    actions = len(anomaly.get("action_execution_ids") or []) or 1
+    if runs > actions + len(injected):
+        return
+    anomaly["inside"] = {"designed": False, "spec": True}
+    anomaly["defect"] = ctx.level == "spec"
+    anomaly["evidence"] = ["the lab delivered run_action twice (rpc duplicate): outside the designed promise "
+                           "(ack before dispatch never redelivers), inside the spec's (never twice)",
+                           *(anomaly.get("evidence") or [])][:6]
 
 
 def summary(anomalies: list[dict[str, Any]]) -> dict[str, Any]:

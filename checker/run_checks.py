@@ -21,7 +21,7 @@ from checker.gates import GATES
 from checker.perf import check_perf
 from checker.run_files import RunFiles
 from checker.verdict import verdict
-from history.events import HistoryError
+from history.events import NEMESIS, HistoryError
 from cluster.errors import LabError
 
 LINEARIZABLE_TIME_LIMIT_S = 120.0
@@ -82,6 +82,17 @@ def _cron(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     return check_cron(files)
 
 
+def _rpc(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
+    from checker.rpc import check_rpc
+
+    return check_rpc(files)
+
+
+def _has_rpc_fault(files: RunFiles) -> bool:
+    return (files.dir / "history.jsonl").exists() and any(
+        e.process == NEMESIS and e.f == "rpc" for e in files.events)
+
+
 def _logs(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     from checker.logs import check_logs
 
@@ -96,6 +107,7 @@ CHECKERS: dict[str, Callable[[RunFiles, float | None], dict[str, Any]]] = {
     "perf": _perf,
     "logs": _logs,
     "cron": _cron,
+    "rpc": _rpc,
 }
 
 
@@ -118,6 +130,8 @@ def check_run(run_dir: str | Path, checkers: list[str] | None = None, settle_s: 
         raise LabError(f"unknown checker {unknown[0]!r} (known: {', '.join(CHECKERS)})")
     if (files.dir / "logs").is_dir() and "logs" not in names:
         names.append("logs")  # every stored run with node logs gets its logs scanned
+    if "rpc" not in names and _has_rpc_fault(files):
+        names.append("rpc")  # every run with an rpc fault says what became of each matched message
     results = {name: _guarded(CHECKERS[name], files, settle_s) for name in names}
     gates = {name: _guarded(lambda f, _s, gate=gate: gate(f), files, settle_s) for name, gate in GATES.items()}
     judged = _judged(files, results, gates)

@@ -111,6 +111,11 @@ def _checker_anomalies(result: dict) -> list[dict]:
                                        f"({entry.get('error')}) but Mistral created it ({entry.get('state')})"})
     for cause, count in (result.get("causes") or {}).items():
         entries.append({"explanation": f"{count} execution(s) built to succeed ended in ERROR: {cause}"})
+    if "consequences" in result:  # the rpc checker: what became of each matched message
+        from checker.rpc import describe
+
+        for message in result.get("messages") or []:
+            entries.append({"explanation": f"{describe(message)}: {message.get('consequence')}"})
     return entries
 
 
@@ -135,6 +140,9 @@ def checker_summary(result: dict) -> str:
         return (f"{result.get('runs')} witnessed runs of {result.get('action_executions')} action executions; "
                 f"{dups} duplicates, {result.get('phantom_count')} phantoms, {result.get('missing_count')} missing, "
                 f"{result.get('interrupted_count')} cut short by a fault")
+    if "consequences" in result:
+        named = "; ".join(f"{n} x {kind}" for kind, n in result["consequences"].items())
+        return f"{result.get('matched', 0)} matched RPC message(s)" + (f": {named}" if named else "")
     if "built_to_succeed" in result:
         return f"{result['built_to_succeed']} built to succeed: {result.get('errored')} ended in ERROR"
     if "model" in result and "ops" in result:

@@ -2,7 +2,7 @@
 promise levels with their fault windows, and the promise of every fault window.
 
 Anomalies link into the timeline: the start op of the execution they concern is outlined there and the
-anomaly row links to it (#op-N)."""
+anomaly row links to it (#op-N). An anomaly that follows a matched RPC message lists it under its faults."""
 from __future__ import annotations
 
 import html
@@ -69,8 +69,16 @@ def _anomaly_row(anomaly: dict[str, Any], anchors: dict[str, int]) -> str:
     return (f"<tr{css}><td>{html.escape(anomaly['class'])} / {html.escape(str(anomaly.get('kind')))}</td>"
             f"<td>{'DEFECT' if anomaly.get('defect') else 'no'}</td>"
             f"<td>{_yes_no(anomaly['inside'].get('designed'))}</td><td>{_yes_no(anomaly['inside'].get('spec'))}</td>"
-            f"<td>{html.escape(faults)}</td><td>{html.escape(str(anomaly.get('summary')))}</td>"
+            f"<td>{html.escape(faults)}{_rpc_cited(anomaly)}</td><td>{html.escape(str(anomaly.get('summary')))}</td>"
             f"<td>{' '.join(where)}</td></tr>")
+
+
+def _rpc_cited(anomaly: dict[str, Any]) -> str:
+    """The RPC messages the anomaly follows (checker.rpc.cite), one line each under its faults."""
+    from checker.rpc import describe
+
+    return "".join(f"<br><span class='rpc'>follows rpc message #{html.escape(str(m.get('index')))}: "
+                   f"{html.escape(describe(m))}</span>" for m in anomaly.get("rpc_messages") or [])
 
 
 def promise_html(results: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@ start op in the timeline; the gates and the promise of each fault window."""
 from __future__ import annotations
 
 from checker.tests.test_anomalies import _heartbeat_error_run
+from checker.tests.test_rpc import _lost_result_run
 from lab.report import render_report
 from lab.run import check_run_dir
 
@@ -26,3 +27,13 @@ def test_a_defect_row_is_marked_and_the_why_list_leads_with_it(tmp_path):
     page = render_report(run_dir).read_text()
     assert "<tr class='defect'><td>abandoned-action / heartbeat</td><td>DEFECT</td>" in page
     assert "<ul class='reasons'><li>DEFECT abandoned-action/heartbeat: action execution a1" in page
+
+
+def test_the_report_lists_the_message_an_anomaly_follows(tmp_path):
+    run_dir = _lost_result_run(tmp_path)
+    check_run_dir(run_dir)
+    page = render_report(run_dir).read_text()
+    assert ("<br><span class='rpc'>follows rpc message #0: drop on_action_complete on engine-1 at 00:00:03.0 UTC"
+            "</span>") in page
+    assert "1 matched RPC message(s): 1 x drop on_action_complete: ERROR" in page
+    assert "drop on_action_complete on engine-1 at 00:00:03.0 UTC: result lost: the witness saw the run" in page

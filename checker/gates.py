@@ -7,7 +7,10 @@ never took effect passes every checker vacuously; the gates turn such a run into
   acknowledged and at least one execution built to succeed to SUCCESS; a witnessed workload saw at least
   one physical action run.
 - faults: every planned fault (test.yaml `planned_faults`) was applied: started without error and touched
-  at least one node. Each planned fault is listed with `applied: true|false` and the reason.
+  at least one node. A fault whose effect is known only when it is healed (message-loss purges at heal) names
+  the heal-result key that says what it touched in its start result (`effect_at_heal`); it is applied only
+  when that heal answered with the key non-empty. Each planned fault is listed with `applied: true|false` and
+  the reason.
 - expected-work: every SUCCESS execution did what its workflow must do: as many task executions as
   `expected_tasks` and as many SUCCESS witness action executions as `expected_actions` (both recorded in the
   start op). Fewer or more is an anomaly, so this gate can be false, not only unknown.
@@ -30,6 +33,8 @@ WITNESS_ACTION = "lab.witness"
 MAX_LISTED = 50
 # Keys of a fault's start result that list what it touched; an empty list means nothing was touched.
 TOUCHED_KEYS = ("killed", "paused", "stopped", "nodes", "cut")
+# Start-result key naming the heal-result key that says what a fault touched, for faults that act at heal.
+EFFECT_AT_HEAL = "effect_at_heal"
 
 
 # ---------------------------------------------------------------- progress
@@ -100,17 +105,32 @@ def planned_faults(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def fault_outcomes(files: RunFiles) -> dict[int, tuple[bool, str]]:
-    """Schedule index -> (applied, reason), from the nemesis' start events in the history."""
+    """Schedule index -> (applied, reason), from the nemesis' start (and, for a fault that acts at heal, heal)
+    events in the history."""
     outcomes: dict[int, tuple[bool, str]] = {}
+    at_heal: dict[int, str] = {}  # index -> the heal-result key that decides whether it touched anything
     pending: int | None = None
+    healing: int | None = None
     for event in files.events:
-        if event.process != NEMESIS or not isinstance(event.value, dict) or event.value.get("action") != "start":
+        if event.process != NEMESIS or not isinstance(event.value, dict):
             continue
-        if event.type == INVOKE:
+        action = event.value.get("action")
+        if action == "start" and event.type == INVOKE:
             pending = event.value.get("index")
-        elif pending is not None:
+        elif action == "start" and pending is not None:
             outcomes[pending] = _applied(event.type, event.value)
+            key = event.value.get(EFFECT_AT_HEAL) if event.type == OK else None
+            if key and outcomes[pending][0]:
+                at_heal[pending] = str(key)
+                outcomes[pending] = (False, f"started, but its heal never answered: what it touched ({key}) "
+                                            "is known only then")
             pending = None
+        elif action == "heal" and event.type == INVOKE:
+            healing = event.value.get("index")
+        elif action == "heal" and healing is not None:
+            if healing in at_heal:
+                outcomes[healing] = _applied_at_heal(event.type, event.value, at_heal.pop(healing))
+            healing = None
     if pending is not None:
         outcomes[pending] = (False, "started but never answered (the run was cut short)")
     return outcomes
@@ -124,6 +144,15 @@ def _applied(kind: str, done: dict[str, Any]) -> tuple[bool, str]:
             return False, f"started, but touched nothing ({key}: empty)"
     if "from" in done and "to" in done and done["from"] == done["to"]:
         return False, f"scale left the role at {done['to']} node(s)"
+    return True, "applied"
+
+
+def _applied_at_heal(kind: str, healed: dict[str, Any], key: str) -> tuple[bool, str]:
+    if kind != OK:
+        return False, f"heal failed, so what it touched ({key}) is unknown: {healed.get('error') or 'no reason'}"
+    if not healed.get(key):
+        why = f"; {healed['error']}" if healed.get("error") else ""
+        return False, f"healed, but touched nothing ({key}: empty){why}"
     return True, "applied"
 
 

@@ -109,7 +109,7 @@ class FaultRun:
 
 
 def recover(cluster: Cluster, report: Report) -> None:
-    """After a fault run, heal whatever is left (nodes down, rules, policies) and wait until every node
+    """After a fault run, heal whatever is left (nodes down, rules, qdiscs) and wait until every node
     serves, so the next baseline starts from a healthy cluster."""
     from nemesis.heal import heal_cluster
 

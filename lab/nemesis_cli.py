@@ -111,7 +111,8 @@ def heal_command(
     name: str = typer.Option("mistral-lab", "--name", "-n", help="Lab (compose project) name."),
     timeout: float = typer.Option(300.0, help="Seconds to wait until every node serves again."),
 ) -> None:
-    """Remove every fault the lab may have left: partitions, qdiscs, paused/stopped nodes, scaling, policies."""
+    """Remove every fault the lab may have left: partitions, qdiscs, RPC rules, clock skew, paused/stopped nodes,
+    scaling."""
     cluster = _existing(name)
     with shielded(err.print), phase(f"heal {name}") as report:
         repaired = heal_cluster(cluster, report, timeout=timeout)

@@ -1,21 +1,20 @@
 """Heal a whole lab whatever faults were left in it: the safety net behind every fault's own heal.
 
 Idempotent. In order: resume paused nodes, restore scaled roles to their baseline, start the broker and the
-database, then stopped or killed Mistral nodes of the topology, remove lab iptables chains and qdiscs in every
-node and in-process faults in Mistral nodes (RPC rules, clock skew), clear the broker policies the lab added,
-and wait until the cluster serves again.
+database, then stopped or killed Mistral nodes of the topology (also the role a message-loss fault killed),
+remove lab iptables chains and qdiscs in every node and in-process faults in Mistral nodes (RPC rules, clock
+skew), and wait until the cluster serves again.
 """
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
-import time
 from typing import Callable, Iterator, TYPE_CHECKING
 
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES
-from nemesis import clock, message_loss, netem, netfilter, rpc
+from nemesis import clock, netem, netfilter, rpc
 from nemesis.base import NEVER_TARGETS, exec_script
 from nemesis.scale import restore_baseline
 
@@ -42,7 +41,6 @@ def heal_cluster(cluster: Cluster, report: Report = _noop, wait: bool = True,
     repaired += _start_stopped(cluster, report)
     repaired += _clear_network(cluster, report)
     repaired += _clear_in_process(cluster, report)
-    repaired += _clear_policies(cluster, report)
     if wait:
         report("waiting until every node serves")
         cluster.wait_ready(report, timeout=timeout)
@@ -107,31 +105,8 @@ def _run_clear_script(cluster: Cluster, report: Report, script: str,
     return done
 
 
-def _clear_policies(cluster: Cluster, report: Report, timeout: float = 120.0) -> list[str]:
-    done = []
-    for policy in _policies_once_broker_answers(cluster, report, timeout):
-        report(f"clearing broker policy {policy}")
-        message_loss.clear_policy(cluster, policy)
-        done.append(f"broker: cleared policy {policy}")
-    return done
-
-
-def _policies_once_broker_answers(cluster: Cluster, report: Report, timeout: float) -> list[str]:
-    """Lab policies in the broker; a broker just started (or resumed) needs some seconds before it answers."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return message_loss.lab_policies(cluster)
-        except LabError as exc:
-            if time.monotonic() > deadline:
-                raise LabError(f"cannot clear broker policies: {exc}") from exc
-            report("waiting for the broker to answer")
-            time.sleep(2.0)
-
-
 def leftovers(cluster: Cluster) -> list[str]:
-    """What a heal would still find: lab chains, lab qdiscs, RPC rules, clock skew, paused or stopped nodes,
-    lab policies."""
+    """What a heal would still find: lab chains, lab qdiscs, RPC rules, clock skew, paused or stopped nodes."""
     found = []
     for node in _fault_nodes(cluster):
         if node.state != "running":
@@ -142,8 +117,6 @@ def leftovers(cluster: Cluster) -> list[str]:
             script += rpc.list_script() + clock.list_script()
         found += [f"{node.name}: {line.strip()}"
                   for line in exec_script(cluster, node.name, script).splitlines() if line.strip()]
-    with contextlib.suppress(LabError):
-        found += [f"broker: policy {p}" for p in message_loss.lab_policies(cluster)]
     return found
 
 

@@ -1,43 +1,63 @@
-"""RPC message loss inside the broker: purge the queues of a role or node, or apply a short-lived policy that
-makes the broker discard their messages (message-ttl, or max-length with drop-head) until heal.
+"""RPC messages lost in the broker while every consumer of a role is away.
+
+A Mistral RPC message is lost in the broker only while nobody consumes its queue: a running engine or
+executor takes each message within milliseconds, and oslo.messaging's prefetch is unlimited, so even a paused
+consumer holds its messages as unacknowledged (they come back when it dies), never as ready. Purging or
+TTL-ing the queues of a serving role loses nothing; the lab measured it (every purge of the old `purge` mode
+reported no message).
+
+So this fault first cuts the role off: it kills (SIGKILL) every node of the target role and waits until no
+queue of the role has a consumer. Everything sent to the role from then on waits in the broker as ready
+messages: run_action casts from the engines for executors, on_action_complete / report_running_actions casts
+and start_workflow calls for engines. On heal it purges those queues - recording per queue how many messages
+were lost - and only then starts the nodes again (waiting until they consume, unless wait=false). This is
+what Mistral lives through when every engine or executor is down and the broker loses what waited for them:
+oslo.messaging's queues are not durable by default (amqp_durable_queues = False), so a broker restart in
+that window drops them, as does an operator's purge.
+
+Nothing waiting means nothing lost: the heal result's `purged` is then empty, and since the start result
+names `purged` as its `effect_at_heal`, the faults gate counts the fault as one that touched nothing.
 
 Queues follow oslo.messaging's names: `<topic>` (shared by a role), `<topic>.<node>` (one server) and
-`<topic>_fanout_<id>`; topics are mistral_engine, mistral_executor, mistral_notifier. Policies the lab adds are
-named `mistral-lab-<id>` so heal can find and clear every one.
+`<topic>_fanout_<id>`; topics are mistral_engine, mistral_executor, mistral_notifier.
 """
 from __future__ import annotations
 
 import json
 import random
 import re
-import uuid
-from typing import Any, TYPE_CHECKING
+import time
+from typing import Any, Iterable, Mapping, TYPE_CHECKING
 
-from cluster.topology import RPC_TOPICS
 from cluster.errors import LabError
-from nemesis.base import NODE_RE, Fault, Opt, register
+from cluster.topology import RPC_TOPICS
+from nemesis.base import NODE_RE, Fault, Opt, register, resolve_targets
+from nemesis.nodes import bring_back
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
 
-POLICY_PREFIX = "mistral-lab-"
-MODES = ("purge", "ttl", "max-length")
 ROLES = tuple(RPC_TOPICS)
+EFFECT_AT_HEAL = "effect_at_heal"  # start-result key naming the heal-result key that says what was touched
+CUT_OFF_TIMEOUT_S = 30.0
+POLL_S = 0.5
 
 
-def queue_pattern(target: str) -> str:
-    """Regex of the queues holding RPC messages for a role (all its queues) or one node (its server queue)."""
-    match = NODE_RE.match(target)
-    if match:
-        return f"^{re.escape(RPC_TOPICS[match['role']])}\\.{re.escape(target)}$"
-    topic = re.escape(RPC_TOPICS[target])
-    return f"^{topic}($|\\.|_fanout_)"
+def queue_pattern(role: str) -> str:
+    """Regex of the queues holding RPC messages for a role: its topic queue, its servers' and fanout queues."""
+    return f"^{re.escape(RPC_TOPICS[role])}($|\\.|_fanout_)"
 
 
-def policy_definition(mode: str, ttl_ms: int, max_length: int) -> dict[str, Any]:
-    if mode == "ttl":
-        return {"message-ttl": ttl_ms}
-    return {"max-length": max_length, "overflow": "drop-head"}
+def consumed(listing: Iterable[Mapping[str, Any]], pattern: str) -> dict[str, int]:
+    """Queues of the pattern that still have consumers: queue -> consumer count."""
+    return {q["name"]: int(q.get("consumers") or 0) for q in listing
+            if re.search(pattern, q["name"]) and int(q.get("consumers") or 0) > 0}
+
+
+def waiting(listing: Iterable[Mapping[str, Any]], pattern: str) -> dict[str, int]:
+    """Queues of the pattern holding ready messages: queue -> ready count (what a purge now would lose)."""
+    return {q["name"]: int(q.get("messages_ready") or 0) for q in listing
+            if re.search(pattern, q["name"]) and int(q.get("messages_ready") or 0) > 0}
 
 
 def rabbitmqctl(cluster: Cluster, *args: str) -> str:
@@ -57,77 +77,90 @@ def rabbitmqctl(cluster: Cluster, *args: str) -> str:
 
 
 def queues(cluster: Cluster) -> list[dict[str, Any]]:
-    """Every queue with its message counts, consumers and applied policy."""
+    """Every queue with its message counts and consumers."""
     out = rabbitmqctl(cluster, "list_queues", "-q", "--formatter", "json", "name", "messages", "messages_ready",
-                      "messages_unacknowledged", "consumers", "policy")
+                      "messages_unacknowledged", "consumers")
     return json.loads(out or "[]")
 
 
-def lab_policies(cluster: Cluster) -> list[str]:
-    out = rabbitmqctl(cluster, "list_policies", "-q", "--formatter", "json")
-    return [p["name"] for p in json.loads(out or "[]") if p.get("name", "").startswith(POLICY_PREFIX)]
+def wait_cut_off(cluster: Cluster, pattern: str, timeout: float = CUT_OFF_TIMEOUT_S) -> float:
+    """Seconds until no queue of the pattern has a consumer; LabError naming the queues after `timeout`."""
+    started = time.monotonic()
+    while True:
+        left = consumed(queues(cluster), pattern)  # each rabbitmqctl call boots an Erlang VM: about a second
+        if not left:
+            return round(time.monotonic() - started, 2)
+        if time.monotonic() - started > timeout:
+            raise LabError(f"message-loss: queues still consumed {timeout:g} s after their nodes were killed: "
+                           + ", ".join(f"{name} ({n})" for name, n in sorted(left.items())))
+        time.sleep(POLL_S)
 
 
-def clear_policy(cluster: Cluster, name: str) -> None:
-    rabbitmqctl(cluster, "clear_policy", name)
+def purge_waiting(cluster: Cluster, pattern: str) -> dict[str, int]:
+    """Purge every queue of the pattern that holds ready messages; queue -> messages it held (counted just
+    before its purge: with no consumer nothing else takes them, so this is what was lost, give or take a
+    message published between the count and the purge)."""
+    purged = {}
+    for name, ready in sorted(waiting(queues(cluster), pattern).items()):
+        rabbitmqctl(cluster, "purge_queue", name)
+        purged[name] = ready
+    return purged
 
 
 @register
 class MessageLoss(Fault):
     name = "message-loss"
-    summary = "lose RPC messages in the broker: purge a role's/node's queues, or a message-ttl/max-length policy"
-    OPTIONS = {
-        "mode": Opt(str, "purge", "purge once, or a ttl / max-length policy until heal", choices=MODES),
-        "ttl_ms": Opt(int, 0, "message-ttl for mode=ttl (0: drop unless a consumer takes it at once)",
-                      low=0, high=3_600_000),
-        "max_length": Opt(int, 0, "max-length for mode=max-length (oldest dropped first)", low=0, high=100_000),
-    }
+    summary = ("lose the RPC messages sent to a role while every node of it is down: kill the role, let its "
+               "messages wait in the broker, purge them on heal, restart the nodes")
+    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the restarted nodes consume again")}
     ROLES = ROLES
     DEFAULT_TARGET = "random"
 
     def validate(self) -> None:
-        if "," in self.target:
-            raise LabError("message-loss takes one role or node as --target")
-        self.policy: str | None = None
+        target = str(self.target)
+        if "," in target or NODE_RE.match(target):
+            raise LabError("message-loss takes one role (engine, executor or notifier), not a node: a message "
+                           "waits in the broker only while every node of the role is away")
+        self.role: str | None = None
+        self.killed: list[str] = []
+        self.cut_off = False
 
     def _resolve(self, cluster: Cluster, rng: random.Random) -> str:
-        if self.target.startswith("random"):
+        target = str(self.target)
+        if target == "random":
             return self._targets(cluster, rng)[0].role
-        if NODE_RE.match(self.target):
-            cluster.node(self.target)  # LabError when the node does not exist
-        elif not cluster.nodes(self.target):
-            raise LabError(f"target {self.target!r}: lab {cluster.name!r} has no {self.target} node")
-        return self.target
+        return target.split(":", 1)[1] if target.startswith("random:") else target
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
-        target = self._resolve(cluster, rng)
-        pattern = queue_pattern(target)
-        mode = self.options["mode"]
-        if mode == "purge":
-            purged = {}
-            for queue in queues(cluster):
-                # Only queues holding messages: each rabbitmqctl call boots an Erlang VM (seconds).
-                if re.search(pattern, queue["name"]) and int(queue.get("messages_ready", 0)) > 0:
-                    rabbitmqctl(cluster, "purge_queue", queue["name"])
-                    purged[queue["name"]] = int(queue["messages_ready"])
-            return {"target": target, "mode": mode, "purged_ready_messages": purged}
-        definition = policy_definition(mode, self.options["ttl_ms"], self.options["max_length"])
-        self.policy = f"{POLICY_PREFIX}{uuid.uuid4().hex[:8]}"
-        rabbitmqctl(cluster, "set_policy", "--apply-to", "queues", "--priority", "999", self.policy, pattern,
-                    json.dumps(definition))
-        return {"target": target, "mode": mode, "policy": self.policy, "pattern": pattern,
-                "definition": definition}
+        role = self._resolve(cluster, rng)
+        nodes = resolve_targets(cluster, role, self.ROLES, rng)  # every node of the role, all running
+        self.role = role
+        for node in nodes:
+            self.killed.append(node.name)  # before the kill: a partial start is healed too
+            cluster.kill(node.name, "SIGKILL")
+        pattern = queue_pattern(role)
+        cut_off_s = wait_cut_off(cluster, pattern, CUT_OFF_TIMEOUT_S)
+        self.cut_off = True
+        return {"role": role, "killed": [n.name for n in nodes], "queues": pattern, "cut_off_s": cut_off_s,
+                EFFECT_AT_HEAL: "purged"}
 
     def heal(self, cluster: Cluster) -> dict[str, Any]:
-        if self.policy is None:
-            return {"cleared": None}
-        policy, self.policy = self.policy, None
-        if policy in lab_policies(cluster):
-            clear_policy(cluster, policy)
-        return {"cleared": policy}
+        result: dict[str, Any] = {}
+        try:
+            if self.cut_off and self.role is not None:
+                self.cut_off = False
+                try:
+                    result["purged"] = purge_waiting(cluster, queue_pattern(self.role))
+                except LabError as exc:
+                    result["purged"], result["error"] = {}, str(exc)
+                result["lost_messages"] = sum(result["purged"].values())
+        finally:
+            killed, self.killed = self.killed, []
+            result["restarted"] = bring_back(cluster, killed, wait=self.options["wait"])
+        return result
 
     def describe(self) -> str:
-        mode = self.options["mode"]
-        what = {"purge": "purge the queues", "ttl": f"message-ttl={self.options['ttl_ms']}ms on the queues",
-                "max-length": f"max-length={self.options['max_length']} on the queues"}[mode]
-        return f"message-loss: {what} of {self.target}" + ("" if mode == "purge" else ", clear on heal")
+        target = str(self.target)
+        role = "a random role" if target == "random" else target.split(":", 1)[-1]
+        return (f"message-loss: kill every node of {role}, purge the RPC messages waiting for it on heal, "
+                "then restart the nodes")

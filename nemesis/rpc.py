@@ -8,9 +8,13 @@ already been acked, so a drop there is a loss after delivery, which no broker fa
 
 This fault writes one rule into each target's rules file through `docker exec` (no port is opened), waits
 until the hook has picked it up, and on heal removes it and returns the node's matches (one record per
-matched message: time, node, pid, method, side, action and the execution ids it carried), so they land in
-the history as the heal result. A node killed by crash-after is started again on heal. Mistral's
-entrypoint clears the rules at start, so a restarted node is fault-free and a crash cannot loop.
+matched message: time, node, pid, method, side, action, its candidate `index` and the execution ids it
+carried) and, per node, how many candidate messages the rule saw (`candidates`, taken from the hook's
+state.json once every process has dropped the rule), so they land in the history as the heal result. With a
+probability rule the k-th candidate matches when the k-th draw of random.Random(seed) is below p: a replay
+(same seed) matches the same candidate indices, and `candidates` says how far two runs can be compared. A node
+killed by crash-after is started again on heal (its state.json is gone with the restart: no count for it).
+Mistral's entrypoint clears the rules at start, so a restarted node is fault-free and a crash cannot loop.
 """
 from __future__ import annotations
 
@@ -76,8 +80,31 @@ if left:
     os.replace(tmp, path)
 elif os.path.exists(path):
     os.remove(path)
-    if os.path.exists(os.path.join(d, "state.json")):
-        os.remove(os.path.join(d, "state.json"))
+"""
+# The rule's counts ({"seen": candidates, "matched": n}, {} when it saw none) out of the hook's state.json,
+# under the hook's lock; the file goes once no rule is left. Run after every process has dropped the rule:
+# removing the state earlier would let a process still holding the rule count from 0 again.
+TAKE_STATE = """
+import fcntl, json, os, sys
+d, rule_id = sys.argv[1], sys.argv[2]
+path = os.path.join(d, "state.json")
+if not os.path.exists(path):
+    print("{}")
+    sys.exit(0)
+with open(path, "r+") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+        state = json.loads(f.read() or "{}")
+    except ValueError:
+        state = {}
+    entry = state.pop(rule_id, {}) if isinstance(state, dict) else {}
+    if state or os.path.exists(os.path.join(d, "rules.json")):
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(state))
+    else:
+        os.remove(path)
+print(json.dumps(entry))
 """
 READ_MATCHES = """
 import os, sys
@@ -116,6 +143,15 @@ def parse_matches(text: str, rule_id: str) -> list[dict[str, Any]]:
 def read_matches(cluster: Cluster, node: str, rule_id: str) -> list[dict[str, Any]]:
     """The records a node has written so far for one rule (also usable while the rule is in force)."""
     return parse_matches(run_python(cluster, node, READ_MATCHES, RPC_DIR), rule_id)
+
+
+def take_candidates(cluster: Cluster, node: str, rule_id: str) -> int:
+    """How many candidate messages the rule saw on a node (and its count removed from the node's state)."""
+    try:
+        entry = json.loads(run_python(cluster, node, TAKE_STATE, RPC_DIR, rule_id) or "{}")
+    except ValueError as exc:
+        raise LabError(f"rpc: unreadable rule state in {node}: {exc}") from None
+    return int(entry.get("seen", 0)) if isinstance(entry, dict) else 0
 
 
 def clear_all_script() -> str:
@@ -180,14 +216,24 @@ class Rpc(Fault):
 
     def heal(self, cluster: Cluster) -> dict[str, Any]:
         errors: dict[str, str] = {}
+        removed = []
         for node in self.nodes:
             if state_of(cluster, node) == "running":
                 try:
                     run_python(cluster, node, REMOVE_RULE, RPC_DIR, self.rule_id)
+                    removed.append(node)
                 except LabError as exc:
                     errors[node] = str(exc)
         if self.nodes:
-            time.sleep(PICKUP_S)  # let every process drop the rule before its matches are read
+            time.sleep(PICKUP_S)  # let every process drop the rule before its counts and matches are read
+        candidates: dict[str, int] = {}
+        for node in removed:  # before any restart: a restarted node's state.json is gone
+            if state_of(cluster, node) != "running":
+                continue  # crashed in between: its count went with it
+            try:
+                candidates[node] = take_candidates(cluster, node, self.rule_id)
+            except LabError as exc:
+                errors.setdefault(node, str(exc))
         down = [n for n in self.nodes if state_of(cluster, n) in ("exited", "dead", "created")]
         restarted = bring_back(cluster, down, wait=self.options["wait"]) if down else {}
         matches: list[dict[str, Any]] = []
@@ -199,7 +245,8 @@ class Rpc(Fault):
             except LabError as exc:
                 errors.setdefault(node, str(exc))
         self.nodes = []
-        result: dict[str, Any] = {"matches": sorted(matches, key=lambda m: m.get("time", 0))}
+        result: dict[str, Any] = {"matches": sorted(matches, key=lambda m: m.get("time", 0)),
+                                  "candidates": candidates}
         if restarted:
             result["restarted"] = restarted
         if errors:

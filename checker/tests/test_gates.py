@@ -153,3 +153,37 @@ def test_a_malformed_run_file_is_still_a_user_error(tmp_path, bad):
     (run_dir / "run.json").write_text(bad)
     with pytest.raises(LabError, match="run.json: "):  # a user error (exit 3), not any crash naming the file
         check_run(run_dir)
+
+
+def _message_loss_run(tmp_path: Path, heal: list[tuple[str, str, dict]]) -> dict:
+    run_dir = _good_run(tmp_path / "run")
+    _plan(run_dir, [{"at_s": 1, "fault": "message-loss", "target": "executor"}])
+    _history(run_dir, [("wf-1", "ok")], nemesis=[
+        ("invoke", "message-loss", {"action": "start", "index": 0}),
+        ("ok", "message-loss", {"action": "start", "role": "executor", "killed": ["executor-1", "executor-2"],
+                                "effect_at_heal": "purged"}),
+        *heal])
+    return check_run(run_dir)["gates"]["faults"]
+
+
+def test_a_fault_that_acts_at_heal_is_applied_only_when_its_heal_touched_something(tmp_path):
+    healed = [("invoke", "message-loss", {"action": "heal", "index": 0}),
+              ("ok", "message-loss", {"action": "heal", "purged": {"mistral_executor": 3}, "lost_messages": 3})]
+    gate = _message_loss_run(tmp_path / "lost", healed)
+    assert gate["valid"] is True and gate["faults"][0]["applied"] is True
+
+    nothing = [("invoke", "message-loss", {"action": "heal", "index": 0}),
+               ("ok", "message-loss", {"action": "heal", "purged": {}, "lost_messages": 0})]
+    gate = _message_loss_run(tmp_path / "nothing", nothing)
+    assert gate["valid"] == "unknown" and gate["applied"] == 0
+    assert gate["faults"][0]["reason"] == "healed, but touched nothing (purged: empty)"
+
+
+def test_a_fault_that_acts_at_heal_without_a_heal_answer_is_not_applied(tmp_path):
+    gate = _message_loss_run(tmp_path / "unhealed", [])
+    assert gate["valid"] == "unknown" and "its heal never answered" in gate["faults"][0]["reason"]
+    failed = [("invoke", "message-loss", {"action": "heal", "index": 0}),
+              ("info", "message-loss", {"action": "heal", "error": "LabError: broker gone"})]
+    gate = _message_loss_run(tmp_path / "failed", failed)
+    assert gate["valid"] == "unknown" and "heal failed" in gate["faults"][0]["reason"]
+    assert "broker gone" in gate["faults"][0]["reason"]

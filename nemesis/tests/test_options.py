@@ -37,7 +37,8 @@ _register_commands()
     ("broker", {}, "engine-1", "broker takes no --target"),
     ("db", {"mode": "melt"}, None, "must be one of stop, kill, pause, isolate"),
     ("message-loss", {}, "api", "not allowed here"),
-    ("message-loss", {"mode": "ttl", "ttl_ms": "-1"}, "engine", "must be between"),
+    ("message-loss", {}, "engine-1", "message-loss takes one role"),
+    ("message-loss", {"mode": "ttl"}, "engine", "unknown option 'mode'"),
 ])
 def test_bad_fault_input_is_one_clear_error(fault: str, options: dict, target: str | None, message: str) -> None:
     with pytest.raises(LabError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -138,6 +138,29 @@ def test_probability_draws_follow_the_seed_in_order_whichever_process_sees_the_m
     assert got == expected and 0 < sum(got) < 30
 
 
+def _recorded_run(directory: Path, seed: int, messages: list[str], processes: int = 2) -> list[int]:
+    """One run of a probability rule on a fresh node: the candidate indices it recorded as matched."""
+    directory.mkdir()
+    rules = (hook.Rule.parse(rule(id="p", action="delay", delay_ms=1, probability=0.5, seed=seed)),)
+    injectors = [hook.Injector(str(directory)) for _ in range(processes)]
+    for number, action_ex in enumerate(messages):
+        injectors[number % processes].match(rules, "receive", "run_action", {"action_ex_id": f'"{action_ex}"'},
+                                            False)
+    return [m["index"] for m in matches(directory)]
+
+
+def test_a_replay_with_the_same_seed_records_the_same_matched_indices(tmp_path: Path) -> None:
+    # Other messages, another spread over the node's processes, a different length: the same indices match
+    # on the common prefix, the one random.Random(seed) gives, and another seed matches others.
+    first = _recorded_run(tmp_path / "run", 77, [f"a{i}" for i in range(40)], processes=2)
+    replay = _recorded_run(tmp_path / "replay", 77, [f"b{i}" for i in range(25)], processes=3)
+    other = _recorded_run(tmp_path / "other-seed", 78, [f"a{i}" for i in range(40)], processes=2)
+    rng = random.Random(77)
+    assert first == [k for k in range(40) if rng.random() < 0.5]
+    assert replay == [k for k in first if k < 25] and 0 < len(replay) < 25
+    assert [k for k in other if k < 25] != replay
+
+
 def test_probability_with_count_caps_the_matches(tmp_path: Path) -> None:
     rules = (hook.Rule.parse(rule(probability=0.5, seed=1, count=3)),)
     assert sum(_candidates(hook.Injector(str(tmp_path)), rules, 40)) == 3
@@ -415,6 +438,8 @@ def test_add_remove_rule_scripts_keep_other_rules_and_read_matches(tmp_path: Pat
     assert [r["id"] for r in json.loads((tmp_path / "lab-rpc" / "rules.json").read_text())["rules"]] == ["b"]
     (tmp_path / "lab-rpc" / "state.json").write_text("{}")
     _py(rpc_fault.REMOVE_RULE, directory, "b")
+    assert sorted(os.listdir(directory)) == ["state.json"]  # kept until the rule's counts are taken
+    assert json.loads(_py(rpc_fault.TAKE_STATE, directory, "b")) == {}
     assert sorted(os.listdir(directory)) == []
     (tmp_path / "lab-rpc" / "matches.jsonl").write_text('{"rule": "a", "index": 0}\n{"rule": "b"}\n{"rule": "a"')
     assert rpc_fault.parse_matches(_py(rpc_fault.READ_MATCHES, directory), "a") == [{"rule": "a", "index": 0}]
@@ -429,6 +454,95 @@ def test_clear_all_script_removes_rules_and_says_so(tmp_path: Path, monkeypatch)
     assert listed.startswith("rpc rules") and out.startswith("rpc rules: {")
     assert sorted(os.listdir(tmp_path)) == ["matches.jsonl"]  # the record of what happened stays
     assert subprocess.run(["sh", "-c", rpc_fault.clear_all_script()], capture_output=True, text=True).stdout == ""
+
+
+def test_take_state_pops_one_rules_counts_and_removes_the_file_when_nothing_is_left(tmp_path: Path) -> None:
+    directory = tmp_path / "lab-rpc"
+    directory.mkdir()
+    (directory / "state.json").write_text(json.dumps({"a": {"seen": 9, "matched": 4}, "b": {"seen": 1, "matched": 0}}))
+    assert json.loads(_py(rpc_fault.TAKE_STATE, str(directory), "a")) == {"seen": 9, "matched": 4}
+    assert json.loads((directory / "state.json").read_text()) == {"b": {"seen": 1, "matched": 0}}
+    write_rules(directory, rule(id="b"))
+    (directory / "state.json").write_text(json.dumps({"b": {"seen": 1, "matched": 0}}))
+    assert json.loads(_py(rpc_fault.TAKE_STATE, str(directory), "b")) == {"seen": 1, "matched": 0}
+    assert (directory / "state.json").read_text() == "{}"  # another rule file is in force: the file stays
+    (directory / "rules.json").unlink()
+    assert json.loads(_py(rpc_fault.TAKE_STATE, str(directory), "zzz")) == {}
+    assert sorted(os.listdir(directory)) == []
+    assert json.loads(_py(rpc_fault.TAKE_STATE, str(directory), "a")) == {}  # no state file at all
+
+
+class LocalNodes:
+    """A cluster whose Mistral nodes are directories: the fault's in-container scripts run here, in the
+    node's directory instead of /run/lab-rpc; the hook is driven by hand through Injectors."""
+
+    name = "local"
+
+    def __init__(self, root: Path, names: list[str]) -> None:
+        self.root = root
+        self._nodes = [types.SimpleNamespace(name=n, role=n.rsplit("-", 1)[0], state="running", running=True)
+                       for n in names]
+
+    def nodes(self, role: str | None = None) -> list:
+        return [n for n in self._nodes if role is None or n.role == role]
+
+    def node(self, name: str):
+        return next(n for n in self._nodes if n.name == name)
+
+    def dir(self, node: str) -> Path:
+        return self.root / node
+
+    def exec(self, node: str, argv: list[str], user: str = "root") -> tuple[int, str]:
+        assert argv[:2] == ["python3", "-c"] and argv[3] == rpc_fault.RPC_DIR
+        out = subprocess.run([sys.executable, "-c", argv[2], str(self.dir(node)), *argv[4:]],
+                             capture_output=True, text=True, timeout=30)
+        return out.returncode, out.stdout + out.stderr
+
+    def candidates(self, node: str, n: int, monkeypatch, processes: int = 2) -> None:
+        """n run_action messages reach the node, spread over its processes, under the rules in force."""
+        monkeypatch.setenv("MISTRAL_NODE", node)  # what the node's processes record as their node
+        injectors = [hook.Injector(str(self.dir(node))) for _ in range(processes)]
+        in_force = hook.parse_rules((self.dir(node) / "rules.json").read_text())
+        for i in range(n):
+            injectors[i % processes].match(in_force, "receive", "run_action", {"action_ex_id": f'"{node}-{i}"'},
+                                           False)
+
+
+def _probability_run(tmp_path: Path, seed: int, seen: dict[str, int], monkeypatch) -> tuple[dict, dict]:
+    monkeypatch.setattr(rpc_fault, "PICKUP_S", 0.0)
+    cluster = LocalNodes(tmp_path, ["executor-1", "executor-2"])
+    fault = make_fault("rpc", {"method": "run_action", "action": "delay", "delay_ms": "1", "probability": "0.5"},
+                       "executor")
+    done = fault.start(cluster, random.Random(seed))
+    for node, n in seen.items():
+        cluster.candidates(node, n, monkeypatch)
+    healed = fault.heal(cluster)
+    assert all(sorted(os.listdir(cluster.dir(n))) == ["matches.jsonl"] for n in seen)  # rule and state gone
+    return done, healed
+
+
+def test_heal_reports_each_nodes_candidates_and_a_replay_matches_the_same_indices(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    done, healed = _probability_run(tmp_path / "run", 5, {"executor-1": 30, "executor-2": 12}, monkeypatch)
+    assert healed["candidates"] == {"executor-1": 30, "executor-2": 12}
+    by_node = {n: [m["index"] for m in healed["matches"] if m["node"] == n] for n in ("executor-1", "executor-2")}
+    for node, seen in healed["candidates"].items():
+        rng = random.Random(done["rule"]["seed"])
+        assert by_node[node] == [k for k in range(seen) if rng.random() < 0.5]
+    replay_done, replay = _probability_run(tmp_path / "replay", 5, {"executor-1": 20, "executor-2": 15},
+                                           monkeypatch)
+    assert replay_done["rule"]["seed"] == done["rule"]["seed"] and replay["candidates"]["executor-1"] == 20
+    again = {n: [m["index"] for m in replay["matches"] if m["node"] == n] for n in by_node}
+    assert again["executor-1"] == [k for k in by_node["executor-1"] if k < 20]
+    assert [k for k in again["executor-2"] if k < 12] == by_node["executor-2"]
+    other_done, other = _probability_run(tmp_path / "other", 6, {"executor-1": 30}, monkeypatch)
+    assert other_done["rule"]["seed"] != done["rule"]["seed"]
+    assert [m["index"] for m in other["matches"]] != by_node["executor-1"]
+
+
+def test_heal_counts_zero_candidates_for_a_node_the_rule_never_saw(tmp_path: Path, monkeypatch) -> None:
+    _, healed = _probability_run(tmp_path, 5, {}, monkeypatch)
+    assert healed["candidates"] == {"executor-1": 0, "executor-2": 0} and healed["matches"] == []
 
 
 # ------------------------------------------------------------------ the fault's options

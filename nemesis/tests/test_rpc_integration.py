@@ -137,3 +137,44 @@ def test_whole_cluster_heal_removes_leftover_rules(cluster: Cluster) -> None:
     assert sorted(f.split(":")[0] for f in found) == ["engine-1", "engine-2"] and "rpc rules" in found[0]
     repaired = heal_cluster(cluster, timeout=120)
     assert sorted(r.split(":")[0] for r in repaired if "rpc rules" in r) == ["engine-1", "engine-2"]
+
+
+PROBABILITY_RULE = {"method": "run_action", "side": "receive", "action": "delay", "delay_ms": "1",
+                    "probability": "0.5"}
+
+
+def _probability_run(cluster: Cluster, api, workflow: str, seed: int, executions: int = 3) -> dict:
+    """Apply the probability rule to executor-1 with a seeded rng, run `executions` workflows through it, heal:
+    the rule's seed, how many candidates executor-1 saw, and the candidate indices it matched."""
+    fault = make_fault("rpc", dict(PROBABILITY_RULE), "executor-1")
+    done = fault.start(cluster, random.Random(seed))
+    try:
+        started = [api.executions.create(workflow, workflow_input={"seconds": 0.0}).id for _ in range(executions)]
+        states = {ex: mistral_api.wait_terminal(api, ex, timeout=90) for ex in started}
+    finally:
+        healed = fault.heal(cluster)
+    assert set(states.values()) == {"SUCCESS"}, states  # a 1 ms delay changes nothing else
+    assert {m["node"] for m in healed["matches"]} <= {"executor-1"}
+    return {"seed": done["rule"]["seed"], "seen": healed["candidates"]["executor-1"],
+            "matched": sorted(m["index"] for m in healed["matches"])}
+
+
+def test_a_replay_of_a_probability_rule_matches_the_same_candidates(cluster: Cluster) -> None:
+    api = api_of(cluster)
+    ref = reference_workflow("parallel", 8, seconds=0.0)  # 8 run_actions per execution, about half to executor-1
+    mistral_api.ensure_workflow(api, ref.definition)
+    first = _probability_run(cluster, api, ref.name, seed=11)
+    replay = _probability_run(cluster, api, ref.name, seed=11)
+    other = _probability_run(cluster, api, ref.name, seed=10)
+    print(f"\nrpc probability replay: first {first}\n  replay {replay}\n  other seed {other}")
+    assert first["seed"] == replay["seed"] != other["seed"]
+    for run in (first, replay, other):  # exactly the hook's rule: the k-th candidate matches when draw k < p
+        draws = random.Random(run["seed"])
+        assert run["matched"] == [k for k in range(run["seen"]) if draws.random() < 0.5], run
+    prefix = min(first["seen"], replay["seen"])
+    assert prefix >= 6, f"executor-1 saw too few run_actions to compare: {first['seen']}, {replay['seen']}"
+    common = [k for k in first["matched"] if k < prefix]
+    assert [k for k in replay["matched"] if k < prefix] == common
+    assert 0 < len(common) < prefix, "the comparison is trivial: every candidate or none matched"
+    other_prefix = min(first["seen"], other["seen"])
+    assert [k for k in other["matched"] if k < other_prefix] != [k for k in first["matched"] if k < other_prefix]

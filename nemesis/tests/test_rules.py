@@ -1,13 +1,12 @@
-"""What the faults would do, rendered without a cluster: partitions, iptables rules, qdiscs, queue patterns."""
+"""What the faults would do, rendered without a cluster: partitions, iptables rules, qdiscs (message-loss's
+queue patterns: test_message_loss.py)."""
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
 from nemesis import netem, netfilter
-from nemesis.message_loss import policy_definition, queue_pattern
 from nemesis.partition import bridge_links, cuts_by_node, halves_links, isolate_links, ring_links
 
 NODES = ["api-1", "api-2", "engine-1", "engine-2", "executor-1", "executor-2", "broker", "db"]
@@ -76,13 +75,3 @@ def test_shaping_puts_the_leaf_under_htb_with_the_witness_unshaped() -> None:
     assert netem.netem_leaf(100, 10, 1.5, 0) == "netem delay 100ms 10ms duplicate 1.5%"
     assert "4c4b: root" in netem.clear_qdisc_script()
 
-
-def test_queue_patterns_select_a_roles_or_a_nodes_queues() -> None:
-    names = ["mistral_executor", "mistral_executor.executor-1", "mistral_executor.executor-2",
-             "mistral_executor_fanout_ab12", "mistral_engine", "mistral_engine.engine-1", "reply_1234"]
-    role = re.compile(queue_pattern("executor"))
-    assert [n for n in names if role.search(n)] == names[:4]
-    node = re.compile(queue_pattern("executor-1"))
-    assert [n for n in names if node.search(n)] == ["mistral_executor.executor-1"]
-    assert policy_definition("ttl", 0, 0) == {"message-ttl": 0}
-    assert policy_definition("max-length", 0, 3) == {"max-length": 3, "overflow": "drop-head"}

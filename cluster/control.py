@@ -1,64 +1,67 @@
 """Cluster control: bring a Mistral cluster up, find its nodes, start/stop/kill/pause/resume/scale them, tear down.
 
-This is the Python API the nemesis, workloads and run pipeline use. Docker Compose (through python-on-whales)
-creates and removes services; the docker SDK does the per-container work, which is faster and more precise.
+This is the Python API the nemesis, workloads and run pipeline use. What is the same on every backend lives
+here (readiness, health, the scaling policy, draining); deploying and acting on one node's container is the
+backend's (cluster.backend: `compose` on one engine, `swarm` for a Docker Swarm stack). The backend a lab uses
+is read from its topology, so every command after `up` works unchanged on either.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import docker.errors
 import requests
 from docker.models.containers import Container
-from python_on_whales.exceptions import DockerException
 
 from cluster import images as lab_images
-from cluster.docker_env import engine, whales
+from cluster.backend import ROLE_ORDER, Backend, Node, make_backend, node_order
+from cluster.compose_backend import PROJECT_LABEL, compose_labs
 from cluster.errors import LabError
 from cluster.paths import cluster_dir
-from cluster.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, write_cluster_files
+from cluster.render import API_PORT, WITNESS_PORT
 from cluster.topology import MISTRAL_ROLES, RPC_TOPICS, Topology, validate_count, validate_role
 
-PROJECT_LABEL = "com.docker.compose.project"
-ROLE_ORDER = {role: i for i, role in enumerate(("api", "engine", "executor", "notifier", "broker", "db",
-                                                 "witness", "db-init"))}
 Report = Callable[[str], None]
 DRAIN_TIMEOUT_S = 15.0  # under constant load an executor may never be idle: then it is stopped anyway
+_node_order = node_order  # the old private name
 
 
 def _noop(_: str) -> None:
     pass
 
 
-@dataclass(frozen=True)
-class Node:
-    name: str           # stable node name: api-1, engine-2, broker, db, witness
-    role: str
-    container: str      # container name: <project>-<name>
-    state: str          # docker state: running, exited, paused, ...
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-
-def _node_order(node: Node) -> tuple[int, int, str]:
-    suffix = node.name.rsplit("-", 1)[-1]
-    return ROLE_ORDER.get(node.role, 99), int(suffix) if suffix.isdigit() else 0, node.name
-
-
 class Cluster:
     """One lab cluster, identified by its compose project name."""
 
-    def __init__(self, name: str = "mistral-lab"):
+    def __init__(self, name: str = "mistral-lab", backend: str | None = None):
         self.name = name
         self.state_dir = cluster_dir(name)
         self.up_timings: dict[str, float] = {}  # seconds from the start of the last up() to each phase
+        self._backend_kind = backend
+        self._backend: Backend | None = None
+
+    # ------------------------------------------------------------ backend
+    @property
+    def backend(self) -> Backend:
+        """The lab's backend: the one its saved topology names, else the one asked for, else compose."""
+        if self._backend is None:
+            kind = self._backend_kind or "compose"
+            saved = self.state_dir / "topology.json"
+            if self._backend_kind is None and saved.exists():
+                try:
+                    kind = json.loads(saved.read_text()).get("backend", "compose")
+                except ValueError:
+                    pass
+            self._backend = make_backend(kind, self.name, self.state_dir)
+        return self._backend
+
+    @property
+    def backend_kind(self) -> str:
+        return self.backend.kind
 
     # ------------------------------------------------------------ discovery
     @property
@@ -72,22 +75,14 @@ class Cluster:
         return Topology.load(path)
 
     def containers(self) -> list[Container]:
-        return engine().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.name}"})
+        return self.backend.containers()
 
     def exists(self) -> bool:
-        return bool(self.containers())
+        return self.backend.exists()
 
     def nodes(self, role: str | None = None, include_jobs: bool = False) -> list[Node]:
-        found = []
-        for container in self.containers():
-            labels = container.labels
-            node_role = labels.get(LABEL_ROLE, "")
-            if node_role == "db-init" and not include_jobs:
-                continue
-            if role is None or node_role == role:
-                found.append(Node(labels.get(LABEL_NODE, container.name), node_role, container.name,
-                                  container.status))
-        return sorted(found, key=_node_order)
+        return [node for node in self.backend.nodes()
+                if (include_jobs or node.role != "db-init") and (role is None or node.role == role)]
 
     def node(self, name: str) -> Node:
         for node in self.nodes(include_jobs=True):
@@ -97,41 +92,40 @@ class Cluster:
         raise LabError(f"no node {name!r} in lab {self.name!r} (nodes: {known})")
 
     def container(self, node: str | Node) -> Container:
-        name = node.container if isinstance(node, Node) else f"{self.name}-{node}"
-        try:
-            return engine().containers.get(name)
-        except docker.errors.NotFound as exc:
-            raise LabError(f"no node {node if isinstance(node, str) else node.name!r} in lab {self.name!r}") from exc
+        return self.backend.container(node)
+
+    def endpoint(self, node: str, port: int) -> tuple[str, int] | None:
+        """Where a node's published `port` is reached from here: (host, port), None when not published."""
+        return self.backend.endpoint(node, port)
 
     def published_port(self, node: str, port: int) -> int | None:
-        container = self.container(node)
-        container.reload()
-        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{port}/tcp") or []
-        return int(bindings[0]["HostPort"]) if bindings else None
+        found = self.endpoint(node, port)
+        return found[1] if found else None
+
+    def published_url(self, node: str, port: int) -> str | None:
+        found = self.endpoint(node, port)
+        return f"http://{found[0]}:{found[1]}" if found else None
 
     def api_url(self, node: str) -> str:
-        port = self.published_port(node, API_PORT)
-        if port is None:
+        url = self.published_url(node, API_PORT)
+        if url is None:
             raise LabError(f"{node} has no published API port (is it running?)")
-        return f"http://127.0.0.1:{port}"
+        return url
 
     def api_urls(self) -> dict[str, str]:
         return {n.name: self.api_url(n.name) for n in self.nodes("api") if n.running}
 
     def witness_url(self) -> str:
-        port = self.published_port("witness", WITNESS_PORT)
-        if port is None:
+        url = self.published_url("witness", WITNESS_PORT)
+        if url is None:
             raise LabError("the witness service is not running")
-        return f"http://127.0.0.1:{port}"
+        return url
 
     def ip(self, node: str) -> str:
-        container = self.container(node)
-        container.reload()
-        networks = container.attrs["NetworkSettings"]["Networks"]
-        return next(iter(networks.values()))["IPAddress"]
+        return self.backend.ip(node)
 
     def network_name(self) -> str:
-        return f"{self.name}_default"
+        return self.backend.network_name()
 
     # ------------------------------------------------------------ lifecycle
     def up(self, topology: Topology, report: Report = _noop, ready_timeout: float = 300.0) -> None:
@@ -139,12 +133,18 @@ class Cluster:
         topology.validate()
         if topology.name != self.name:
             raise LabError("internal: topology name does not match the cluster")
-        if self.exists():
+        wanted = make_backend(topology.backend, self.name, self.state_dir)
+        if self.exists() or (wanted.kind != self.backend.kind and wanted.exists()):
             raise LabError(f"a lab named {self.name!r} already exists; `mistral-lab down --name {self.name}` "
                            "first or choose another --name")
+        self._backend_kind, self._backend = wanted.kind, wanted
+        backend = wanted
         started = time.monotonic()
         mark = lambda phase: self.up_timings.__setitem__(phase, round(time.monotonic() - started, 2))  # noqa: E731
         self.up_timings = {}
+        check = getattr(backend, "check", None)  # offline-able input checks before anything is built
+        if check is not None:
+            check(topology, report)
         if topology.mistral_src is None:
             lab_images.check_mistral_version(topology.mistral_version)
         built = lab_images.ensure_images(topology.mistral_version,
@@ -152,9 +152,9 @@ class Cluster:
         mark("images")
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            write_cluster_files(self.state_dir, topology, built)
+            backend.render(topology, built)
             report("starting containers (database schema upgrade and populate run once)")
-            self._compose_call("up", self._compose().compose.up, detach=True, quiet=True)
+            backend.deploy(report)
             mark("containers created")
             first_healthy: dict[str, float] = {}
             self.wait_ready(report, timeout=ready_timeout, first_healthy=first_healthy)
@@ -164,48 +164,10 @@ class Cluster:
             self.down()
             raise
 
-    def _compose(self):
-        if not self.compose_file.exists():
-            raise LabError(f"no compose file for lab {self.name!r} at {self.compose_file}")
-        return whales(self.name, self.compose_file)
-
-    def _compose_call(self, what: str, call: Callable[..., object], **kwargs) -> None:
-        """Run one compose operation; its failure becomes one clear line naming what failed."""
-        try:
-            call(**kwargs)
-        except DockerException as exc:
-            detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()
-            raise LabError(f"docker compose {what} failed for lab {self.name!r}: "
-                           f"{detail[-1] if detail else exc.return_code}") from exc
-
     def down(self, report: Report = _noop) -> None:
-        """Remove containers, networks and volumes of this project; idempotent, works after a lab crash."""
-        if self.compose_file.exists():
-            try:
-                self._compose().compose.down(volumes=True, remove_orphans=True, timeout=5, quiet=True)
-            except Exception as exc:  # fall through to label-based cleanup; it is what really counts
-                report(f"compose down failed ({exc.__class__.__name__}); removing by label")
-        self._remove_by_label()
+        """Remove every container, network and volume of this lab; idempotent, works after a lab crash."""
+        self.backend.teardown(report)
         shutil.rmtree(self.state_dir, ignore_errors=True)
-
-    def _remove_by_label(self) -> None:
-        client = engine()
-        selector = {"label": f"{PROJECT_LABEL}={self.name}"}
-        for container in client.containers.list(all=True, filters=selector):
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-        for network in client.networks.list(filters=selector):
-            try:
-                network.remove()
-            except docker.errors.NotFound:
-                pass
-        for volume in client.volumes.list(filters=selector):
-            try:
-                volume.remove(force=True)
-            except docker.errors.NotFound:
-                pass
 
     # ------------------------------------------------------------ readiness
     def rpc_consumers(self) -> dict[str, int]:
@@ -295,33 +257,26 @@ class Cluster:
 
     # ------------------------------------------------------------ per-node control
     def logs(self, node: str, tail: int | str = "all") -> str:
-        return self.container(node).logs(tail=tail, timestamps=False).decode(errors="replace")
+        return self.backend.logs(node, tail=tail)
 
     def kill(self, node: str, signal: str = "SIGKILL") -> None:
-        self.container(node).kill(signal=signal)
+        self.backend.kill(node, signal=signal)
 
     def stop(self, node: str, timeout: int = 60) -> None:
         """Graceful stop: SIGTERM, then wait up to `timeout` s before the engine sends SIGKILL."""
-        self.container(node).stop(timeout=timeout)
+        self.backend.stop(node, timeout=timeout)
 
     def start(self, node: str) -> None:
-        self.container(node).start()
+        self.backend.start(node)
 
     def pause(self, node: str) -> None:
-        container = self.container(node)
-        container.reload()
-        if container.status == "running":
-            container.pause()
+        self.backend.pause(node)
 
     def resume(self, node: str) -> None:
-        container = self.container(node)
-        container.reload()
-        if container.status == "paused":
-            container.unpause()
+        self.backend.resume(node)
 
     def exec(self, node: str, cmd: list[str], user: str = "root") -> tuple[int, str]:
-        result = self.container(node).exec_run(cmd, user=user)
-        return result.exit_code, result.output.decode(errors="replace")
+        return self.backend.exec(node, cmd, user=user)
 
     # ------------------------------------------------------------ scaling
     def scale(self, role: str, count: int, kill: bool = False, report: Report = _noop,
@@ -341,10 +296,9 @@ class Cluster:
         images = lab_images.Images(**json.loads((self.state_dir / "images.json").read_text()))
         if count > current:
             added = new_topology.node_names(role)[current:]
-            write_cluster_files(self.state_dir, new_topology, images)
+            self.backend.render(new_topology, images)
             report(f"starting {', '.join(added)}")
-            self._compose_call("up", self._compose().compose.up, services=added, detach=True, quiet=True,
-                               dependencies=False)
+            self.backend.deploy(report, services=added)
             self.wait_ready(report, timeout=ready_timeout, nodes=added)
             return added
         removed = topology.node_names(role)[count:]
@@ -358,8 +312,8 @@ class Cluster:
                     self.drain(node)
                 report(f"stopping {node}")
                 self.stop(node)
-        self._compose_call("rm", self._compose().compose.rm, services=removed, stop=True, volumes=True)
-        write_cluster_files(self.state_dir, new_topology, images)
+        self.backend.remove(removed)
+        self.backend.render(new_topology, images)
         return removed
 
     def in_flight_actions(self, node: str) -> int:
@@ -401,13 +355,15 @@ class Cluster:
 
 
 def list_labs() -> list[str]:
-    """Names of every lab cluster that has containers on this engine."""
-    names = set()
-    for container in engine().containers.list(all=True, filters={"label": LABEL_ROLE}):
-        project = container.labels.get(PROJECT_LABEL)
-        if project:
-            names.add(project)
+    """Names of every lab on this engine: compose projects with lab containers, and swarm stacks."""
+    names = set(compose_labs())
+    try:
+        from cluster.swarm import swarm_labs
+
+        names.update(swarm_labs())
+    except LabError:
+        pass
     return sorted(names)
 
 
-__all__ = ["Cluster", "Node", "MISTRAL_ROLES", "list_labs"]
+__all__ = ["Cluster", "Node", "MISTRAL_ROLES", "PROJECT_LABEL", "ROLE_ORDER", "list_labs"]

@@ -15,6 +15,8 @@ RPC_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor", "notif
 MISTRAL_ROLES = ("api", "engine", "executor", "notifier")
 INFRA_ROLES = ("db", "broker", "witness")
 DATABASES = ("mariadb", "postgres")
+BACKENDS = ("compose", "swarm")        # what runs the containers (cluster.backend)
+PLACEMENTS = ("spread", "pack", "labels")  # swarm: engines/executors across nodes, on one node, by node labels
 MINIMUM = {"api": 1, "engine": 1, "executor": 1, "notifier": 0}
 MAXIMUM = 32
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
@@ -32,6 +34,9 @@ class Topology:
     mistral_version: str = DEFAULT_MISTRAL_VERSION
     mistral_src: str | None = None
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    backend: str = "compose"
+    placement: str = "spread"           # swarm only
+    hosts: str | None = None            # swarm only: the hosts file (one swarm node's DOCKER_HOST a line)
 
     def count(self, role: str) -> int:
         return getattr(self, role + "s")
@@ -57,6 +62,14 @@ class Topology:
             raise LabError(f"unknown database {self.db!r}: choose one of {', '.join(DATABASES)}")
         if self.mistral_src is not None and not Path(self.mistral_src).is_dir():
             raise LabError(f"--mistral-src {self.mistral_src}: not a directory")
+        if self.backend not in BACKENDS:
+            raise LabError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.placement not in PLACEMENTS:
+            raise LabError(f"unknown placement {self.placement!r}: choose one of {', '.join(PLACEMENTS)}")
+        if self.backend != "swarm" and (self.hosts is not None or self.placement != "spread"):
+            raise LabError("--hosts and --placement need --backend swarm")
+        if self.hosts is not None and not Path(self.hosts).is_file():
+            raise LabError(f"--hosts {self.hosts}: no such file")
         return self
 
     def save(self, path: Path) -> None:

@@ -61,10 +61,11 @@ def machine_info() -> dict[str, Any]:
 class Bench:
     """One cluster, resized between topologies; measures every workflow at every topology."""
 
-    def __init__(self, params: BenchParams, report: Report, name: str | None = None):
+    def __init__(self, params: BenchParams, report: Report, name: str | None = None, backend: str = "compose"):
         self.params = params.validate()
         self.report = report
         self.name = name or f"bn-{uuid.uuid4().hex[:6]}"
+        self.backend = backend
         self.cluster = Cluster(self.name)
         self.workflows = {k: reference_workflow(k, params.n, params.x, params.seconds) for k in params.workflows}
         self.results: list[dict[str, Any]] = []
@@ -102,7 +103,7 @@ class Bench:
     def _topology(self, first: BenchTopology) -> Topology:
         overrides = NEMESIS_OVERRIDES if self.params.nemesis.enabled else {}
         return Topology(name=self.name, apis=first.apis, engines=first.engines, executors=first.executors,
-                        overrides={k: dict(v) for k, v in overrides.items()})
+                        overrides={k: dict(v) for k, v in overrides.items()}, backend=self.backend)
 
     def _register_workflows(self) -> None:
         from cluster import mistral_api

@@ -44,6 +44,7 @@ def bench(
     nemesis_duration: float = typer.Option(5.0, help="Seconds each injection lasts before heal."),
     out_file: Path = typer.Option(Path("bench.json"), "--out", help="Result JSON; .html, .png and .md beside it."),
     name: Optional[str] = typer.Option(None, "--name", help="Cluster name (default bn-<random>)."),
+    backend: str = typer.Option("compose", "--backend", help="compose or swarm (a single-node swarm here)."),
 ) -> None:
     """Benchmark reference workflows across topologies (one cluster, resized), optionally under a fault.
 
@@ -59,6 +60,8 @@ def bench(
         poll_s=poll, nemesis=_nemesis_config(nemesis, nemesis_target, nemesis_option, nemesis_interval,
                                              nemesis_duration)).validate()
     check_nemesis(params.nemesis)
+    if backend not in ("compose", "swarm"):
+        raise LabError(f"--backend {backend}: choose one of compose, swarm")
     if name is not None and not NAME_RE.match(name):
         raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
     if not out_file.parent.exists():
@@ -66,7 +69,7 @@ def bench(
     from lab.bench import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
-        document = Bench(params, report, name).run()
+        document = Bench(params, report, name, backend).run()
     out_file.write_text(json.dumps(document, indent=2) + "\n")
     html_path, png_path = write_report(document, out_file)
     out_file.with_suffix(".md").write_text(markdown_table(document) + "\n")

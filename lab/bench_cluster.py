@@ -17,12 +17,12 @@ from cluster.images import ensure_images
 from cluster.topology import Topology
 
 
-def measure_once() -> tuple[float, float, dict[str, float]]:
+def measure_once(backend: str = "compose") -> tuple[float, float, dict[str, float]]:
     name = f"bench-{uuid.uuid4().hex[:6]}"
-    cluster = Cluster(name)
+    cluster = Cluster(name, backend=backend)
     started = time.monotonic()
     try:
-        cluster.up(Topology(name=name, apis=2, engines=2, executors=2))
+        cluster.up(Topology(name=name, apis=2, engines=2, executors=2, backend=backend))
         up_s = time.monotonic() - started
     finally:
         started = time.monotonic()
@@ -43,13 +43,14 @@ def print_breakdown(runs: list[dict[str, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", choices=("compose", "swarm"), default="compose")
     args = parser.parse_args()
     started = time.monotonic()
     ensure_images()
     print(f"images ready in {time.monotonic() - started:.1f} s (cached images: near zero)")
     ups, downs, breakdowns = [], [], []
     for i in range(args.repeat):
-        up_s, down_s, timings = measure_once()
+        up_s, down_s, timings = measure_once(args.backend)
         ups.append(up_s)
         downs.append(down_s)
         breakdowns.append(timings)

@@ -27,10 +27,10 @@ def _register_commands() -> None:
     if _registered:
         return
     from lab import (bench_cli, checker_cli, cluster_cli, doctor_cli, findings_cli, nemesis_cli, run_cli,
-                     workloads_cli)
+                     shrink_cli, workloads_cli)
 
     for module in (doctor_cli, cluster_cli, run_cli, checker_cli, workloads_cli, nemesis_cli, bench_cli,
-                   findings_cli):
+                   findings_cli, shrink_cli):
         module.register(app)
     _registered = True
 

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from cluster.errors import LabError
 from lab.progress import phase
-from cluster.topology import DEFAULT_MISTRAL_VERSION, DATABASES, Topology, parse_overrides, validate_count, validate_role
+from cluster.topology import (BACKENDS, DEFAULT_MISTRAL_VERSION, DATABASES, PLACEMENTS, Topology, parse_overrides,
+                              validate_count, validate_role)
 
 
 if TYPE_CHECKING:
@@ -45,11 +46,17 @@ def up(
     mistral_src: Optional[Path] = typer.Option(None, help="Local Mistral source tree to test a patch."),
     set_: list[str] = typer.Option([], "--set", help="Override a mistral.conf option: section.option=value."),
     timeout: float = typer.Option(300.0, help="Seconds to wait for every node to be ready."),
+    backend: str = typer.Option("compose", help=f"What runs the containers: {' or '.join(BACKENDS)}."),
+    placement: str = typer.Option("spread", help=f"swarm: {', '.join(PLACEMENTS)} (engines and executors across "
+                                  "the hosts, all on one, or by node labels mistral-lab.<role>=true)."),
+    hosts: Optional[Path] = typer.Option(None, help="swarm: a file naming each swarm node's DOCKER_HOST "
+                                         "(ssh:// or tcp://), one a line; default: this engine only."),
 ) -> None:
     """Bring up a Mistral cluster and wait until every node is ready."""
     topology = Topology(name=name, apis=apis, engines=engines, executors=executors, notifiers=notifiers, db=db,
                         mistral_version=mistral_version, mistral_src=str(mistral_src) if mistral_src else None,
-                        overrides=parse_overrides(set_)).validate()
+                        overrides=parse_overrides(set_), backend=backend, placement=placement,
+                        hosts=str(hosts.resolve()) if hosts else None).validate()
     cluster = _lab(name)
     with phase(f"up {name}") as report:
         cluster.up(topology, report, ready_timeout=timeout)
@@ -74,22 +81,23 @@ def status_document(cluster: Cluster) -> dict:
     health = cluster.health()
     nodes = []
     for node in cluster.nodes():
-        entry = {"name": node.name, "role": node.role, "state": node.state, "healthy": health.get(node.name, False)}
+        entry = {"name": node.name, "role": node.role, "state": node.state, "healthy": health.get(node.name, False),
+                 "host": node.host or None}
         if node.role == "api":
-            port = cluster.published_port(node.name, API_PORT) if node.running else None
-            entry["url"] = f"http://127.0.0.1:{port}" if port else None
+            entry["url"] = cluster.published_url(node.name, API_PORT) if node.running else None
         nodes.append(entry)
-    return {"name": cluster.name, "nodes": nodes}
+    return {"name": cluster.name, "backend": cluster.backend_kind, "nodes": nodes}
 
 
 def _print_status(cluster: Cluster, document: dict | None = None) -> None:
     document = document or status_document(cluster)
-    table = Table(title=f"lab {cluster.name}")
-    for column in ("node", "role", "state", "healthy", "url"):
+    table = Table(title=f"lab {cluster.name} ({document.get('backend', 'compose')})")
+    hosts = any(node.get("host") for node in document["nodes"])
+    for column in ("node", "role", "state", "healthy", *(("host",) if hosts else ()), "url"):
         table.add_column(column)
     for node in document["nodes"]:
         table.add_row(node["name"], node["role"], node["state"], "yes" if node["healthy"] else "[red]no[/]",
-                      node.get("url") or "")
+                      *((node.get("host") or "",) if hosts else ()), node.get("url") or "")
     out.print(table)
 
 
@@ -113,7 +121,8 @@ def scale(
 
 
 def down(name: str = NameOption) -> None:
-    """Remove every container, network and volume of a lab (idempotent)."""
+    """Remove every container, network and volume of a lab (idempotent); on swarm also its services, configs,
+    and the swarm itself when the lab created it."""
     cluster = _lab(name)
     with phase(f"down {name}") as report:
         cluster.down(report)

@@ -94,13 +94,15 @@ class RunOutcome:
 
 def build_parts(spec: TestSpec, lab_name: str):
     """Workload and nemesis schedule from the spec; every LabError here comes before anything starts."""
-    from nemesis.schedule import Schedule, inventory_of
+    from nemesis.schedule import PinnedSchedule, Schedule, inventory_of
     from workloads import make_workload
 
     workload = make_workload(spec.workload["name"], dict(spec.workload.get("params") or {}))
     schedule = None
     faults = spec.nemesis.get("faults") if spec.nemesis else None
-    if faults:
+    if spec.nemesis and spec.nemesis.get("schedule"):  # explicit steps (e.g. from `mistral-lab shrink`): no draw
+        schedule = PinnedSchedule(spec.nemesis["schedule"])
+    elif faults:
         schedule = Schedule(faults, seed=spec.seed, interval_s=float(spec.nemesis.get("interval_s", 20)),
                             duration_s=float(spec.nemesis.get("duration_s", 8)),
                             cover=spec.nemesis.get("draw", "cover") != "random",
@@ -219,7 +221,7 @@ def _started(nemesis) -> bool:
 
 
 def _keep_cluster_files(cluster: Cluster, run_dir: Path) -> None:
-    for name in ("compose.yaml", "mistral.conf", "topology.json", "images.json"):
+    for name in ("compose.yaml", "stack.yaml", "mistral.conf", "topology.json", "images.json"):
         source = cluster.state_dir / name
         if source.exists():
             shutil.copy2(source, run_dir / name)

@@ -25,6 +25,8 @@ def run(
     reuse: bool = typer.Option(False, "--reuse", help="Run on an already running lab named --lab."),
     replay: Optional[Path] = typer.Option(None, "--replay", help="Repeat a stored run: same spec, seed, faults."),
     strict: bool = typer.Option(False, "--strict", help="Fail on known (catalogued) defects too."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="compose or swarm (default: the spec's "
+                                          "cluster.backend, else compose)."),
 ) -> None:
     """Run a test: up, warm-up, load + nemesis, heal, settle, snapshot, logs, down, check, report.
 
@@ -36,7 +38,7 @@ def run(
     if replay is not None and test is not None:
         raise LabError("give either a TEST or --replay RUN_DIR, not both")
     spec = spec_from_run(replay) if replay is not None else load_spec(test or "smoke")
-    spec = apply_overrides(spec, time_limit=time_limit, seed=seed)
+    spec = apply_overrides(spec, time_limit=time_limit, seed=seed, backend=backend)
     outcome = run_test(spec, store, lab_name=lab, keep=keep, reuse=reuse)
     print_outcome(spec.name, outcome, strict)
     raise typer.Exit(outcome.exit_for(strict))

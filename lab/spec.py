@@ -14,12 +14,12 @@ import yaml
 
 from cluster.errors import LabError
 from cluster.paths import resource_dir
-from cluster.topology import DATABASES, MISTRAL_ROLES, Topology, validate_count
+from cluster.topology import BACKENDS, DATABASES, MISTRAL_ROLES, PLACEMENTS, Topology, validate_count
 
 SPECS_DIR = resource_dir("lab", "specs")  # package data: found the same way in a checkout and a wheel install
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
              "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version", "promise", "heartbeat_window_s"}
-CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db"}
+CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db", "backend", "placement", "hosts"}
 CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf", "logs", "cron")
 
 
@@ -134,6 +134,12 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
                 raise bad("cluster", str(exc)) from exc
     if spec.cluster.get("db", "mariadb") not in DATABASES:
         raise bad("cluster", f"db must be one of {', '.join(DATABASES)}")
+    if spec.cluster.get("backend", "compose") not in BACKENDS:
+        raise bad("cluster", f"backend must be one of {', '.join(BACKENDS)}")
+    if spec.cluster.get("placement", "spread") not in PLACEMENTS:
+        raise bad("cluster", f"placement must be one of {', '.join(PLACEMENTS)}")
+    if not isinstance(spec.cluster.get("hosts", ""), str):
+        raise bad("cluster", "hosts must be the path of a hosts file")
     for number in ("time_limit_s", "warmup_s"):
         value = getattr(spec, number)
         if not isinstance(value, (int, float)) or value < 0 or (number == "time_limit_s" and value == 0):
@@ -151,7 +157,7 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
             set(spec.workload) - {"name", "params", "concurrency", "rate"}:
         raise bad("workload", "a mapping with name and optional params, concurrency, rate")
     if not isinstance(spec.nemesis, dict):
-        raise bad("nemesis", "a mapping (faults, interval_s, duration_s) or {} for no faults")
+        raise bad("nemesis", "a mapping (faults, interval_s, duration_s; or schedule) or {} for no faults")
     if spec.promise not in ("designed", "spec"):
         raise bad("promise", "designed (what Mistral 23 is configured for; the default) or spec (the HA goal)")
     if spec.heartbeat_window_s is not None and (not isinstance(spec.heartbeat_window_s, (int, float))
@@ -159,10 +165,24 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
         raise bad("heartbeat_window_s", "a number of seconds > 0 (default: check_interval x max_missed_heartbeats)")
     if spec.nemesis.get("draw", "cover") not in ("cover", "random"):
         raise bad("nemesis.draw", "cover (every listed fault once, then at random; the default) or random")
+    if "schedule" in spec.nemesis:  # an explicit schedule (what a run applied, e.g. from `mistral-lab shrink`)
+        from nemesis.schedule import pinned_steps
+
+        if spec.nemesis.get("faults"):
+            raise bad("nemesis", "give either faults (a seeded draw) or schedule (explicit steps), not both")
+        try:
+            pinned_steps(spec.nemesis["schedule"])
+        except LabError as exc:
+            raise bad("nemesis", f"schedule: {exc}") from None
 
 
-def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int | None = None) -> TestSpec:
+def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int | None = None,
+                    backend: str | None = None) -> TestSpec:
     spec = copy.deepcopy(spec)
+    if backend is not None:
+        if backend not in BACKENDS:
+            raise LabError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
+        spec.cluster["backend"] = backend
     if time_limit is not None:
         if time_limit <= 0:
             raise LabError(f"--time-limit {time_limit}: must be > 0")

@@ -58,7 +58,7 @@ def test_the_seeded_catalogue_loads_and_every_spec_builds() -> None:
     found = {f.id: f for f in load_catalogue(DEFAULT_DIR)}
     assert set(found) == {"stuck-after-engine-scale-down", "executor-sigterm-abandons-actions",
                           "retry-duplicates-non-idempotent-action", "lost-result-after-engine-scale-down",
-                          "join-stuck-after-engine-scale-down", "cron-fire-lost-with-stopping-engine"}
+                          "join-stuck-after-engine-scale-down"}
     for finding in found.values():
         assert finding.mistral_version == "23.0.0" and 0 < finding.reproduced <= finding.tries, finding.id
         spec = finding_spec(finding, finding.seed)

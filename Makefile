@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles clean-labs
+	findings findings-bundles findings-patch-check clean-labs shrink-test
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,19 @@ findings: install
 # One scrubbed tar.gz per finding (store/findings/<id>.tar.gz) from its newest stored run that shows it.
 findings-bundles: install
 	$(LAB) findings-bundles $(IDS)
+
+# A candidate fix against its finding: fetch the finding's Mistral sdist on the host (cached), unpack it, apply
+# findings/patches/$(PATCH).patch and replay PATCH (and ALSO="id ...") with --mistral-src on that tree, runs in
+# store/patch-check/. Exit 0 when PATCH is gone; other defects in the patched runs are listed, not judged.
+findings-patch-check: install
+	$(LAB) doctor
+	$(BIN)/python -m lab.patches $(or $(PATCH),executor-sigterm-abandons-actions) \
+		$(foreach id,$(ALSO),--also $(id)) --tries $(or $(TRIES),3)
+
+# `mistral-lab shrink` for real: a tiny run that shows a defect, shrunk with --budget 2 (three runs on fresh
+# clusters, 7-15 min on 2 cores: too slow for `make test`, which skips it unless MISTRAL_LAB_SHRINK_TEST=1).
+shrink-test: install
+	MISTRAL_LAB_SHRINK_TEST=1 $(BIN)/pytest -q lab/tests/test_shrink_integration.py
 
 clean-labs: install
 	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

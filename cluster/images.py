@@ -210,8 +210,10 @@ def _pip(*args: str) -> list[str]:
 def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -> Path:
     """Wheels for Mistral and everything it needs, built on the host; cached per version."""
     if src is not None:
-        house = cache_dir() / "wheels" / f"src-{hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:10]}"
-        shutil.rmtree(house, ignore_errors=True)  # a source tree changes; always rebuild its wheel
+        # Keyed by the tree's contents: an unchanged tree (a replay's next try, a patched sdist) reuses its
+        # wheels, and any edit gets a wheelhouse of its own.
+        house = cache_dir() / "wheels" / f"src-{source_digest(src)}"
+        _prune_source_wheelhouses(keep=house)
         target = str(src.resolve())
     else:
         house = cache_dir() / "wheels" / f"mistral-{version}"
@@ -232,10 +234,42 @@ def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -
     return house
 
 
+SOURCE_WHEELHOUSES_KEPT = 4  # src-* wheelhouses (about 30 MB each) kept besides the one in use
+
+
+def source_digest(src: Path) -> str:
+    """A hash of a source tree's files, build leftovers (build/, *.egg-info, ...) and .git excluded; a git
+    checkout adds its HEAD commit, which pbr turns into the version."""
+    leftovers = shutil.ignore_patterns(*BUILD_LEFTOVERS, ".git")
+    digest = hashlib.sha256()
+    root = src.resolve()
+    for here, dirs, files in os.walk(root):
+        skip = leftovers(here, dirs + files)
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        for name in sorted(f for f in files if f not in skip):
+            path = Path(here) / name
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    if (root / ".git").exists():
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        digest.update(head.stdout.strip().encode())
+    return digest.hexdigest()[:12]
+
+
+def _prune_source_wheelhouses(keep: Path) -> None:
+    houses = sorted((p for p in keep.parent.glob("src-*") if p != keep), key=lambda p: p.stat().st_mtime)
+    for old in houses[:max(0, len(houses) - SOURCE_WHEELHOUSES_KEPT)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _pbr_env(src: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     if src is not None and not (src / ".git").exists():
         env.setdefault("PBR_VERSION", "0.0.0.dev0")  # pbr needs a version when the tree is not a git checkout
+    if src is not None:
+        # Fixed zip timestamps: an unchanged tree gives a byte-identical wheel, hence the same image tag, so a
+        # --mistral-src replay builds the image once instead of once per try.
+        env.setdefault("SOURCE_DATE_EPOCH", "315532800")
     return env
 
 

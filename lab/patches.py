@@ -93,11 +93,16 @@ def apply_patch(tree: Path, patch: Path) -> None:
     leaves the tree untouched; its failure is one LabError line with patch's own words."""
     if not patch.is_file():
         raise LabError(f"{patch}: no such patch")
-    if shutil.which("patch") is None:
-        raise LabError("`patch` is not installed (apt-get install patch)")
-    for extra in (["--dry-run"], []):
-        proc = subprocess.run(["patch", "-p1", "--forward", "--batch", "--silent", *extra, "-d", str(tree),
-                               "-i", str(patch.resolve())], capture_output=True, text=True)
+    if shutil.which("patch") is not None:
+        steps = [["patch", "-p1", "--forward", "--batch", "--silent", *extra, "-d", str(tree), "-i",
+                  str(patch.resolve())] for extra in (["--dry-run"], [])]
+    elif shutil.which("git") is not None:  # git apply outside a repository works like patch -p1
+        steps = [["git", "-C", str(tree), "apply", "-p1", *extra, str(patch.resolve())] for extra in (["--check"], [])]
+    else:
+        raise LabError("neither `patch` nor `git` is installed (apt-get install patch)")
+    for step in steps:
+        proc = subprocess.run(step, capture_output=True, text=True, env={**os.environ, "GIT_CEILING_DIRECTORIES":
+                                                                          str(tree.resolve().parent)})
         if proc.returncode != 0:
             said = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:]) or f"exit {proc.returncode}"
             raise LabError(f"{patch.name} does not apply to {tree}: {said}")

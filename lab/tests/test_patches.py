@@ -276,3 +276,19 @@ def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -
     with pytest.raises(KeyboardInterrupt):
         _run_streaming_stderr([sys.executable, "-c", child])
     assert marker.read_text() == "down"
+
+
+def test_without_patch_git_apply_does_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil as real_shutil
+
+    if real_shutil.which("git") is None:
+        pytest.skip("no git")
+    which = real_shutil.which
+    monkeypatch.setattr(patches.shutil, "which", lambda name: None if name == "patch" else which(name))
+    tree = unpack_sdist(_sdist(tmp_path / "m.tar.gz"), tmp_path / "out")
+    patch = tmp_path / "p.patch"
+    patch.write_text(PATCH)
+    apply_patch(tree, patch)
+    assert (tree / "mistral/executors/executor_server.py").read_text().endswith("rpc.stop()\n    heartbeats.stop()\n")
+    with pytest.raises(LabError, match="does not apply"):
+        apply_patch(tree, patch)  # already applied

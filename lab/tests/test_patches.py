@@ -272,9 +272,16 @@ def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -
     child = (f"import signal, sys, time, pathlib\n"
              f"def bye(*_):\n    time.sleep(1.0); pathlib.Path({str(marker)!r}).write_text('down'); sys.exit(130)\n"
              f"signal.signal(signal.SIGINT, bye)\nprint('ready', flush=True)\ntime.sleep(30)\n")
-    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
-    with pytest.raises(KeyboardInterrupt):
-        _run_streaming_stderr([sys.executable, "-c", child])
+    # Ctrl-C must raise KeyboardInterrupt here whatever an earlier test left installed (the lab's own Ctrl-C
+    # shields replace the handler), and the child must have its handler before the signal comes (3 s: a loaded
+    # machine starts Python slowly).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            _run_streaming_stderr([sys.executable, "-c", child])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert marker.read_text() == "down"
 
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check clean-labs shrink-test
+	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test
 
 install: $(VENV)/.installed
 
@@ -87,6 +87,11 @@ findings-patch-check: install
 # clusters, 7-15 min on 2 cores: too slow for `make test`, which skips it unless MISTRAL_LAB_SHRINK_TEST=1).
 shrink-test: install
 	MISTRAL_LAB_SHRINK_TEST=1 $(BIN)/pytest -q lab/tests/test_shrink_integration.py
+
+# A real three-host swarm on this machine (root): three Docker engines in their own network namespaces, the
+# lab on the manager through DOCKER_HOST, the workers through a hosts file; host-partition and host-drain.
+multihost-test: install
+	MISTRAL_LAB_MULTIHOST_TEST=1 $(BIN)/pytest -q lab/tests/test_swarm_multihost.py
 
 clean-labs: install
 	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"

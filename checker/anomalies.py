@@ -82,7 +82,7 @@ class Context:
                        and (self.only.get(id(w)) is None or execution_id in self.only[id(w)])]
         wanted = set(nodes)
         if wanted:
-            close = [w for w in overlapping if wanted & set(w.nodes) or w.fault in ("broker", "db", "partition",
+            close = [w for w in overlapping if wanted & set(w.nodes) or w.kind in ("broker", "db", "partition",
                                                                                     "netem", "message-loss")]
             return close or overlapping
         return overlapping

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 DEFECTS = ("deadlock", "duplicate-key")
-PATTERNS = ("deadlock", "duplicate-key", "traceback", "heartbeat-missed", "broker-reconnect", "db-reconnect",
-            "api-duplicate")
-ANOMALY_PATTERNS = ("deadlock", "duplicate-key", "traceback", "heartbeat-missed")
+PATTERNS = ("deadlock", "deadlock-retried", "duplicate-key", "traceback", "heartbeat-missed", "broker-reconnect",
+            "db-reconnect", "api-duplicate")
+ANOMALY_PATTERNS = ("deadlock", "deadlock-retried", "duplicate-key", "traceback", "heartbeat-missed")
 LABELS = {
     "deadlock": "DB deadlock(s) (DBDeadlock)",
+    "deadlock-retried": "DB deadlock(s) Mistral retried (DB error detected, operation will be retried)",
     "duplicate-key": "DBDuplicateEntry (duplicate-key race)",
     "traceback": "traceback(s) of ERROR/CRITICAL records",
     "heartbeat-missed": "action execution(s) failed for a missed heartbeat",
@@ -103,6 +104,10 @@ DB_DOWN = re.compile(r"DBConnectionError|Lost connection to (?:MySQL|MariaDB) se
 INTERESTING = re.compile(r"eadlock|uplicate|UniqueViolation|heartbeat wasn't|AMQP server|Connection failed: "
                          r"|recoverable connection|DBConnectionError|connect|gone away|psycopg2")
 TRACEBACK = "Traceback (most recent call last)"
+# mistral/db/utils.py _with_auth_context: a DBDeadlock (or a lost connection) inside @retry_on_db_error is logged
+# with this line and retried (up to 50 attempts): a handled deadlock, reported, not a defect. A deadlock on a
+# path without the retry (DefaultEngine.start_task, the scheduler's job capture) has no such header: a defect.
+RETRIED = "DB error detected, operation will be retried"
 
 # oslo.log default formats (oslo_log/_options.py): logging_context_format_string '%(asctime)s.%(msecs)03d
 # %(process)d %(levelname)s %(name)s [%(global_request_id)s %(request_id)s %(user_identity)s] %(instance)s
@@ -416,6 +421,8 @@ def _patterns_of(record: _Record) -> list[tuple[str, str]]:
     for pattern, line in record.matches.items():
         if pattern == "duplicate-key" and record.api_call:
             pattern = "api-duplicate"
+        if pattern == "deadlock" and RETRIED in record.header:
+            pattern = "deadlock-retried"  # mistral/db/utils.py logs this, then tenacity runs the operation again
         found.append((pattern, line))
     if record.tracebacks and (record.level is None or record.level in ERROR_LEVELS):
         found.append(("traceback", record.exception_line or record.header))

@@ -61,6 +61,9 @@ DEFAULTS = {
     ("DEFAULT", "rpc_response_timeout"): 60.0,
 }
 TOUCHED_KEYS = ("killed", "paused", "stopped", "nodes")
+# Node-level faults judged as the container fault they amount to for each Mistral node on the host: a host cut
+# off is a partition of its nodes, a drained host a graceful stop (swarm sends SIGTERM) of its nodes.
+FAULT_KINDS = {"host-partition": "partition", "host-drain": "stop"}
 
 
 @dataclass
@@ -80,6 +83,11 @@ class FaultWindow:
     inside: dict[str, bool] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     matches: list[dict[str, Any]] | None = None  # rpc: the matched messages its heal returned (None: unknown)
+
+    @property
+    def kind(self) -> str:
+        """The fault as the promise judges it (a node-level fault as its per-node equivalent)."""
+        return FAULT_KINDS.get(self.fault, self.fault)
 
     @property
     def label(self) -> str:
@@ -200,7 +208,7 @@ def judge(window: FaultWindow, counts: dict[str, int], overrides: dict[str, dict
     """Fill window.inside / window.reasons for both levels."""
     roles = {role_of(n) for n in window.nodes} or {str(window.done.get("role") or window.target or "")} - {""}
     window.fault_s = round((window.end - window.start) if window.end is not None else 0.0, 2)
-    window.outage_s = outage_s(window.fault, roles, window.fault_s, overrides)
+    window.outage_s = outage_s(window.kind, roles, window.fault_s, overrides)
     if window.fault == "rpc":
         placed = _rpc(window, counts, overrides, window_s)
     elif window.fault == "clock":
@@ -227,7 +235,7 @@ def _spec(window: FaultWindow, counts: dict[str, int]) -> tuple[bool, str]:
 
 
 def _designed(window: FaultWindow, roles: set[str], counts: dict[str, int], window_s: float) -> tuple[bool, str]:
-    fault, outage = window.fault, window.outage_s
+    fault, outage = window.kind, window.outage_s
     short = f"outage {outage:g} s (fault {window.fault_s:g} s + reconnect) vs heartbeat window {window_s:g} s"
     if fault == "message-loss":
         return False, ("RPC messages for a role that was wholly away were lost in the broker: Mistral 23 never "

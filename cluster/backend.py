@@ -131,6 +131,11 @@ class ContainerOps:
         result = self.container(node).exec_run(cmd, user=user)
         return result.exit_code, result.output.decode(errors="replace")
 
+    def host_of(self, node: str, fault: str):  # -> cluster.swarm_hosts.HostRef on a backend with several hosts
+        """The machine a node runs on, as a target of a node-level fault; only the swarm backend has several."""
+        raise LabError(f"{fault}: node-level faults need a swarm lab spread over several hosts "
+                       "(mistral-lab up --backend swarm --hosts FILE --placement spread)")
+
 
 def make_backend(kind: str, name: str, state_dir: Path) -> Backend:
     """The backend of one lab; the docker-facing modules are imported only here."""

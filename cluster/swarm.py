@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import re
 import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlparse
 
 import docker
 import docker.errors
@@ -35,8 +37,10 @@ from cluster.errors import LabError
 from cluster.images import Images
 from cluster.paths import COMPOSE_DIR, cache_dir, state_root
 from cluster.render import LABEL_NODE, LABEL_ROLE, load_or_make_secrets, write_cluster_files
-from cluster.swarm_plan import (INFRA, STACK_LABEL, HostEntry, HostFacts, SwarmNode, check_hosts, parse_hosts,
-                                phase_document, placement, plan_image_copies, stack_document, task_state)
+from cluster.swarm_hosts import HostRef, chain_name, choose_host, control_port, cut_script, peers_of, restore_script
+from cluster.swarm_plan import (INFRA, STACK_LABEL, HostEntry, HostFacts, SwarmNode, check_hosts, images_by_host,
+                                parse_hosts, phase_document, placement, plan_image_copies, stack_document,
+                                task_state)
 from cluster.topology import Topology
 
 OWNER_FILE = "swarm-owner.json"
@@ -170,6 +174,12 @@ def host_facts(entry: HostEntry) -> HostFacts:
                      cluster_id=(swarm.get("Cluster") or {}).get("ID", ""), arch=info.get("Architecture", ""))
 
 
+def local_address() -> str:
+    """Where the manager's published ports are reached: 127.0.0.1 for a local engine, else DOCKER_HOST's host."""
+    parsed = urlparse(os.environ.get("DOCKER_HOST", ""))
+    return parsed.hostname if parsed.scheme in ("tcp", "ssh") and parsed.hostname else "127.0.0.1"
+
+
 def _list_containers(client: docker.DockerClient, stack: str) -> list[Container]:
     """A stack's containers on one engine; swarm removes containers while the list is inspected, so a
     container gone in between is a retry, not an error."""
@@ -243,7 +253,7 @@ class SwarmBackend(ContainerOps):
 
     def _address(self, node_id: str) -> str:
         if node_id == self._local_node_id():
-            return "127.0.0.1"
+            return local_address()
         for host in self._hosts():
             if host.get("node_id") == node_id:
                 return host["address"]
@@ -368,11 +378,15 @@ class SwarmBackend(ContainerOps):
             return
         saved = json.loads((self.state_dir / "images.json").read_text())
         wanted = {tag: engine().images.get(tag).id for tag in saved.values()}
+        needed = images_by_host(yaml.safe_load(self.stack_file.read_text()), [h["node_id"] for h in hosts])
         present: dict[str, dict[str, str | None]] = {}
         for host in hosts:
             client = self._engine_for(host["node_id"])
             present[host["node_id"]] = {}
             for tag in wanted:
+                if tag not in needed[host["node_id"]]:
+                    present[host["node_id"]][tag] = wanted[tag]  # never runs there: nothing to copy
+                    continue
                 try:
                     present[host["node_id"]][tag] = client.images.get(tag).id
                 except docker.errors.ImageNotFound:
@@ -526,3 +540,60 @@ class SwarmBackend(ContainerOps):
                       container.status if container is not None else None) in ("created", "running", "paused"):
             return  # a task is starting or runs already: a second forced update would restart it
         service.force_update()
+
+    # ------------------------------------------------------------ node-level control (a whole swarm node)
+    def swarm_hosts(self) -> list[HostRef]:
+        local = self._local_node_id()
+        reached = {h["node_id"]: h["docker_host"] for h in self._hosts() if h.get("node_id")}
+        return [HostRef(node.id, node.attrs.get("Description", {}).get("Hostname", node.id[:12]),
+                        node.attrs.get("Status", {}).get("Addr", ""),
+                        node.attrs.get("Spec", {}).get("Role") == "manager",
+                        "" if node.id == local else reached.get(node.id, ""))
+                for node in engine().nodes.list()]
+
+    def host_of(self, node: str, fault: str) -> HostRef:
+        host = choose_host(self.swarm_hosts(), self._node_id_of(node), node, fault)
+        if not host.docker_host:
+            raise LabError(f"{fault}: {node} runs on {host.label}, whose engine the lab cannot reach (name it "
+                           "in --hosts)")
+        return host
+
+    def nodes_on(self, host: HostRef) -> list[str]:
+        """The lab's nodes whose newest task is on `host`."""
+        return [n.name for n in self.nodes() if self._node_id_of(n.name) == host.node_id]
+
+    def _host_helper(self, host: HostRef, script: str) -> str:
+        """A throw-away container with the host's own network and NET_ADMIN, through that host's engine."""
+        image = json.loads((self.state_dir / "images.json").read_text())["mistral"]
+        try:
+            output = self._engine_for(host.node_id).containers.run(
+                image, ["-c", script], entrypoint=["sh"], network_mode="host", cap_add=["NET_ADMIN", "NET_RAW"],
+                remove=True, labels={"mistral-lab.helper": self.name})
+        except docker.errors.ContainerError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise LabError(f"iptables on {host.label} failed: {detail[-1] if detail else exc.exit_status}") from exc
+        except docker.errors.DockerException as exc:
+            raise LabError(f"cannot reach the engine of {host.label}: {str(exc).splitlines()[0][:200]}") from exc
+        return output.decode(errors="replace") if isinstance(output, bytes) else str(output)
+
+    def cut_host(self, host: HostRef) -> list[str]:
+        """Drop every packet between `host` and its swarm peers; returns the peers cut off."""
+        peers = peers_of(self.swarm_hosts(), host)
+        self._host_helper(host, cut_script(chain_name(self.name), peers, control_port(host.docker_host)))
+        return peers
+
+    def restore_host(self, host: HostRef) -> int:
+        """Undo cut_host; the number of iptables jumps removed (0: nothing was cut)."""
+        output = self._host_helper(host, restore_script(chain_name(self.name)))
+        found = re.search(r"removed=(\d+)", output)
+        return int(found[1]) if found else 0
+
+    def set_availability(self, host: HostRef, availability: str) -> None:
+        """`docker node update --availability active|drain` (the whole spec is sent back: labels stay)."""
+        node = engine().nodes.get(host.node_id)
+        spec = dict(node.attrs.get("Spec") or {})
+        spec["Availability"] = availability
+        node.update(spec)
+
+    def availability(self, host: HostRef) -> str:
+        return engine().nodes.get(host.node_id).attrs.get("Spec", {}).get("Availability", "")

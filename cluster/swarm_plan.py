@@ -162,6 +162,20 @@ def plan_image_copies(wanted: dict[str, str], present: dict[str, dict[str, str |
             if any(have.get(tag) != wanted[tag] for tag in wanted)}
 
 
+def images_by_host(document: dict, host_ids: list[str]) -> dict[str, set[str]]:
+    """The images each host can be asked to run: those of the services pinned to it (`node.id == X`) and of
+    every service not pinned by id (labels may send it anywhere). The infrastructure image (1 GB) stays on the
+    manager, the only node that runs the database, broker and witness."""
+    needed: dict[str, set[str]] = {host: set() for host in host_ids}
+    for service in document.get("services", {}).values():
+        pinned = [c.split("==", 1)[1].strip() for c in service.get("deploy", {}).get("placement", {})
+                  .get("constraints", []) if c.replace(" ", "").startswith("node.id==")]
+        for host in host_ids:
+            if not pinned or host in pinned:
+                needed[host].add(service["image"])
+    return needed
+
+
 # ------------------------------------------------------------------ the stack file
 def content_name(stack: str, what: str, content: bytes) -> str:
     """A config's name carries its content hash: a swarm config cannot be changed, only replaced."""

@@ -121,7 +121,9 @@ class Bench:
 
     def _sampler(self) -> ResourceSampler:
         nodes = [n for n in self.cluster.nodes() if n.running]
-        return ResourceSampler({n.name: n.role for n in nodes}, {n.name: n.container for n in nodes})
+        lookup = self.cluster.container if self.cluster.backend_kind == "swarm" else None
+        return ResourceSampler({n.name: n.role for n in nodes}, {n.name: n.container for n in nodes},
+                               {n.name: n.host for n in nodes}, lookup)
 
     def _measure_idle(self, seconds: float = IDLE_WINDOW_S) -> dict[str, float]:
         self.report(f"measuring idle CPU for {seconds:g} s")
@@ -154,7 +156,7 @@ class Bench:
             repeats = self._repeats(what, workflow, apis, faults is not None)
         done = sum(len([s for s in r.samples if s.ok]) for r in repeats) * workflow.expected_tasks
         cpu, memory = usage_figures(sampler.roles, sampler.readings, done, sampler.host_busy_pct(),
-                                    os.cpu_count() or 1, self.idle)
+                                    os.cpu_count() or 1, self.idle, sampler.hosts)
         entry = build_entry(workflow, label, nemesis.name if nemesis else "none", repeats, self.params, cpu,
                             memory, faults.events if faults else None)
         self.report(f"{what}: {_one_line(entry)}")

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lab.bench_report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, load_results, markdown_table, notes,
-                              table_rows, write_report)
+from lab.bench_report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, host_lines, load_results,
+                              markdown_table, notes, table_rows, write_report)
 from cluster.errors import LabError
 from cluster.topology import NAME_RE
 
@@ -111,6 +111,8 @@ def _print_results(document: dict) -> None:
         cells[-1] = cells[-1].split(" (of")[0].replace(" / ", "/") + ("*" if "CPU-bound" in cells[-1] else "")
         table.add_row(*cells)
     out.print(table)
+    for line in host_lines(document):
+        out.print(f"by host: {line}", highlight=False, markup=False)
     for note in notes(document):
         out.print(f"[yellow]note:[/] {note}", highlight=False)
 

@@ -130,6 +130,18 @@ def _range(entry: dict[str, Any], key: str, digits: int) -> str:
     return f"{_fmt(s['min'], digits)}-{_fmt(s['max'], digits)}" if s else "-"
 
 
+def host_lines(document: dict[str, Any]) -> list[str]:
+    """One line per result measured on several machines: each host's share of the lab's CPU and its nodes."""
+    lines = []
+    for e in document["results"]:
+        hosts = (e.get("cpu") or {}).get("by_host") or {}
+        if hosts:
+            parts = [f"{host} {_fmt(h.get('mean_pct'), 0)} % ({', '.join(h.get('nodes') or [])})"
+                     for host, h in sorted(hosts.items())]
+            lines.append(f"{e['workflow']} @ {e['topology']} ({e['nemesis']}): " + "; ".join(parts))
+    return lines
+
+
 def markdown_table(document: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(document)]
@@ -250,6 +262,9 @@ def render_html(document: dict[str, Any], png: bytes, png_name: str) -> str:
     definitions = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
                           for k, v in (document.get("definitions") or {}).items())
     roles = _role_rows(document)
+    by_host = "".join(f"<li>{html.escape(line)}</li>" for line in host_lines(document))
+    by_host = f"<h2>CPU by host (mean CPU % of the lab's containers on it; 100 = one core)</h2><ul>{by_host}</ul>" \
+        if by_host else ""
     image = base64.b64encode(png).decode()
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mistral-lab bench</title>
@@ -267,6 +282,7 @@ action sleep {params.get('seconds')} s, concurrency {params.get('concurrency')},
 style="max-width:100%"><br><a href="{html.escape(png_name)}">{html.escape(png_name)}</a></p>
 <h2>Results</h2><table><tr>{header}</tr>{rows}</table>
 <h2>CPU and memory by role (mean CPU % / max memory MB)</h2>{roles}
+{by_host}
 <h2>Definitions</h2><ul>{definitions}</ul>
 </body></html>
 """
@@ -346,5 +362,5 @@ def compare(a: dict[str, Any], b: dict[str, Any], floor: float = DEFAULT_NOISE_F
     return out
 
 
-__all__ = ["Comparison", "compare", "compare_entries", "load_results", "markdown_table", "noise_bound", "notes",
+__all__ = ["Comparison", "compare", "compare_entries", "host_lines", "load_results", "markdown_table", "noise_bound", "notes",
            "plot_png", "render_html", "table_rows", "write_report"]

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 CPU_BOUND_FRACTION = 0.8          # lab containers using >= 80 % of all cores: the machine, not Mistral, limits
 
@@ -46,9 +46,12 @@ class ResourceSampler:
     mean over the window is exact whatever the sampling jitter.
     """
 
-    def __init__(self, roles: dict[str, str], container_names: dict[str, str]):
+    def __init__(self, roles: dict[str, str], container_names: dict[str, str],
+                 hosts: dict[str, str] | None = None, lookup: Callable[[str], Any] | None = None):
         self.roles = roles                      # node -> role
         self.names = container_names            # node -> docker container name
+        self.hosts = hosts or {}                # node -> the machine it runs on ("" on one engine)
+        self.lookup = lookup                    # node -> its container, through the engine that runs it
         self.readings: dict[str, list[_Reading]] = {node: [] for node in roles}
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._follow, args=(node,), name=f"bench-stats-{node}",
@@ -76,8 +79,8 @@ class ResourceSampler:
         self._client.close()
 
     def _follow(self, node: str) -> None:
-        try:
-            container = self._client.containers.get(self.names[node])
+        try:  # on a swarm over several hosts only the node's own engine has its container
+            container = self.lookup(node) if self.lookup else self._client.containers.get(self.names[node])
         except Exception:  # gone already: nothing to sample
             return
         while True:
@@ -112,7 +115,8 @@ def _daemon_time(text: str | None) -> float:
 
 def usage_figures(roles: dict[str, str], readings: dict[str, list[_Reading]], tasks_done: int,
                   host_busy_pct: float | None, cores: int,
-                  idle_pct: dict[str, float] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  idle_pct: dict[str, float] | None = None,
+                  hosts: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(cpu, memory_mb) sections of a result entry from raw readings; `idle_pct` (per node, measured with no
     load) turns CPU seconds into net CPU seconds caused by the workload."""
     idle_pct = idle_pct or {}
@@ -125,6 +129,8 @@ def usage_figures(roles: dict[str, str], readings: dict[str, list[_Reading]], ta
     cpu: dict[str, Any] = {"cores": cores, "by_container": {n: {k: v for k, v in c.items() if k != "mem_max_mb"}
                                                               for n, c in by_container.items()}}
     cpu["by_role"] = _by_role(by_container, "mean_pct", "max_pct", "idle_pct")
+    if hosts and len(set(hosts.values())) > 1:  # a swarm over several machines: which one did the work
+        cpu["by_host"] = by_host(by_container, hosts)
     cpu["total_mean_pct"] = sum(c["mean_pct"] or 0.0 for c in by_container.values())
     cpu["total_max_pct"] = _peak_total(intervals)
     cpu["host_busy_pct"] = host_busy_pct
@@ -197,6 +203,16 @@ def _by_role(by_container: dict[str, dict[str, Any]], *keys: str) -> dict[str, d
             entry[key] += c.get(key) or 0.0
         entry["containers"] += 1
     return roles
+
+
+def by_host(by_container: dict[str, dict[str, Any]], hosts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """CPU % of the lab's containers summed per machine, with the nodes each ran (100 = one of its cores)."""
+    found: dict[str, dict[str, Any]] = {}
+    for node, figures in sorted(by_container.items()):
+        entry = found.setdefault(hosts.get(node) or "?", {"mean_pct": 0.0, "nodes": []})
+        entry["mean_pct"] += figures.get("mean_pct") or 0.0
+        entry["nodes"].append(node)
+    return found
 
 
 def _cpu_per_task(roles: dict[str, str], cpu_seconds: dict[str, float], tasks_done: int) -> dict[str, Any] | None:

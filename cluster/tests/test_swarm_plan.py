@@ -199,3 +199,17 @@ def test_topology_checks_backend_options(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="no such file"):
         Topology(name="x", backend="swarm", hosts=str(tmp_path / "missing")).validate()
     Topology(name="x", backend="swarm", placement="pack").validate()
+
+
+def test_workers_get_only_the_images_of_what_can_run_on_them() -> None:
+    from cluster.swarm_plan import images_by_host
+
+    document = {"services": {
+        "db": {"image": "infra", "deploy": {"placement": {"constraints": ["node.id == m"]}}},
+        "engine-1": {"image": "mistral", "deploy": {"placement": {"constraints": ["node.id == w2"]}}},
+        "executor-1": {"image": "mistral", "deploy": {"placement": {"constraints": ["node.id==w3"]}}},
+        "executor-2": {"image": "mistral-labels", "deploy": {"placement": {
+            "constraints": ["node.labels.mistral-lab.executor == true"]}}},
+    }}
+    assert images_by_host(document, ["w2", "w3", "w4"]) == {
+        "w2": {"mistral", "mistral-labels"}, "w3": {"mistral", "mistral-labels"}, "w4": {"mistral-labels"}}

@@ -253,6 +253,24 @@ def test_cpu_memory_and_cpu_bound_from_readings() -> None:
     assert memory["by_container"]["engine-1"] == pytest.approx(300.0) and memory["total_max"] == pytest.approx(350.0)
 
 
+def test_cpu_per_host_on_a_swarm_over_several_machines() -> None:
+    from lab.bench_report import host_lines
+
+    second = 10**9
+    full = [_Reading(0.0, 0, 0), _Reading(1.0, second, 0), _Reading(2.0, 2 * second, 0)]     # one core
+    half = [_Reading(0.0, 0, 0), _Reading(1.0, second // 2, 0), _Reading(2.0, second, 0)]   # half a core
+    roles = {"engine-1": "engine", "executor-1": "executor", "broker": "broker"}
+    readings = {"engine-1": full, "executor-1": half, "broker": half}
+    hosts = {"engine-1": "h2", "executor-1": "h2", "broker": "lab"}
+    cpu, _ = usage_figures(roles, readings, 10, None, 2, hosts=hosts)
+    assert cpu["by_host"] == {"h2": {"mean_pct": pytest.approx(150.0), "nodes": ["engine-1", "executor-1"]},
+                              "lab": {"mean_pct": pytest.approx(50.0), "nodes": ["broker"]}}
+    document = {"results": [{"workflow": "sequence", "topology": "1x1x1", "nemesis": "none", "cpu": cpu}]}
+    assert host_lines(document) == ["sequence @ 1x1x1 (none): h2 150 % (engine-1, executor-1); lab 50 % (broker)"]
+    one_engine, _ = usage_figures(roles, readings, 10, None, 2, hosts={n: "" for n in roles})
+    assert "by_host" not in one_engine  # one machine: the role table says it all
+
+
 def test_not_cpu_bound_when_lab_and_machine_have_headroom() -> None:
     assert bench_usage.cpu_bound(50.0, 90.0, 2) is False
     assert bench_usage.cpu_bound(170.0, None, 2) is True
@@ -330,6 +348,7 @@ def test_a_bench_measurement_under_a_fault_records_the_schedule_events(monkeypat
     class NoSampler:
         roles: dict = {}
         readings: dict = {}
+        hosts: dict = {}
 
         def __enter__(self) -> "NoSampler":
             return self

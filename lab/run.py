@@ -115,6 +115,20 @@ def planned_schedule(schedule, time_limit: float) -> list[dict]:
              "duration_s": d.duration_s} for d in schedule.decisions(time_limit)] if schedule else []
 
 
+def config_drift(wanted: dict[str, dict[str, str]], running: dict[str, dict[str, str]]) -> list[str]:
+    """One line per option the spec sets that a reused lab runs with another value: the lab's value is what
+    Mistral does and what the checkers' windows (settle, heartbeat) are computed from."""
+    lines = []
+    for section, options in sorted(wanted.items()):
+        for option, value in sorted(options.items()):
+            have = running.get(section, {}).get(option)
+            if have != value:
+                lines.append(f"warning: the reused lab runs {section}.{option}="
+                             f"{have if have is not None else '(Mistral default)'}, the spec asks {value}; "
+                             "the lab's value applies (up a new lab to get the spec's)")
+    return lines
+
+
 def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: bool = False,
              reuse: bool = False, live: bool = True) -> RunOutcome:
     from nemesis.heal import heal_cluster, interrupts_raise
@@ -143,6 +157,9 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                 if not reusing:
                     state.enter("up")
                     cluster.up(spec.topology(lab_name), report=lambda m: _say(state, m))
+                else:
+                    for line in config_drift(spec.topology(lab_name).overrides, cluster.topology().overrides):
+                        _say(state, line)
                 _keep_cluster_files(cluster, run_dir)
                 state.enter("warm-up")
                 time.sleep(spec.warmup_s)

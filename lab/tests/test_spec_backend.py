@@ -35,3 +35,14 @@ def test_bad_backend_fields_are_one_line(cluster: dict, fragment: str) -> None:
 def test_bad_run_backend_flag() -> None:
     with pytest.raises(LabError, match="--backend k8s: choose one of compose, swarm"):
         apply_overrides(validate_spec({"name": "t"}), backend="k8s")
+
+
+def test_a_reused_lab_with_other_mistral_settings_is_named_option_by_option() -> None:
+    from lab.run import config_drift
+
+    wanted = {"action_heartbeat": {"check_interval": "2", "first_heartbeat_timeout": "30"}}
+    running = {"action_heartbeat": {"check_interval": "2"}}
+    assert config_drift(wanted, running) == [
+        "warning: the reused lab runs action_heartbeat.first_heartbeat_timeout=(Mistral default), the spec asks 30;"
+        " the lab's value applies (up a new lab to get the spec's)"]
+    assert config_drift(wanted, wanted) == []

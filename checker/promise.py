@@ -62,8 +62,8 @@ DEFAULTS = {
 }
 TOUCHED_KEYS = ("killed", "paused", "stopped", "nodes")
 # Node-level faults judged as the container fault they amount to for each Mistral node on the host: a host cut
-# off is a partition of its nodes, a drained host a graceful stop (swarm sends SIGTERM) of its nodes.
-FAULT_KINDS = {"host-partition": "partition", "host-drain": "stop"}
+# off is a partition of its nodes, a drained host or a stopped engine a graceful stop of its nodes (SIGTERM first).
+FAULT_KINDS = {"host-partition": "partition", "host-drain": "stop", "host-engine-stop": "stop"}
 
 
 @dataclass

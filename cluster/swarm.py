@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 from dataclasses import asdict
@@ -48,6 +49,7 @@ GWBRIDGE = "docker_gwbridge"
 HOST_TIMEOUT_S = 15
 PHASE_TIMEOUT_S = 420.0  # a loaded 2-core machine took over 4 min to start RabbitMQ
 GONE_TIMEOUT_S = 60.0
+ENGINE_COMMAND_S = 120.0  # a host's engine-stop / engine-start command, and the wait for its engine after
 
 
 def _noop(_: str) -> None:
@@ -544,11 +546,12 @@ class SwarmBackend(ContainerOps):
     # ------------------------------------------------------------ node-level control (a whole swarm node)
     def swarm_hosts(self) -> list[HostRef]:
         local = self._local_node_id()
-        reached = {h["node_id"]: h["docker_host"] for h in self._hosts() if h.get("node_id")}
+        saved = {h["node_id"]: h for h in self._hosts() if h.get("node_id")}
         return [HostRef(node.id, node.attrs.get("Description", {}).get("Hostname", node.id[:12]),
                         node.attrs.get("Status", {}).get("Addr", ""),
                         node.attrs.get("Spec", {}).get("Role") == "manager",
-                        "" if node.id == local else reached.get(node.id, ""))
+                        "" if node.id == local else saved.get(node.id, {}).get("docker_host", ""),
+                        saved.get(node.id, {}).get("engine_stop", ""), saved.get(node.id, {}).get("engine_start", ""))
                 for node in engine().nodes.list()]
 
     def host_of(self, node: str, fault: str) -> HostRef:
@@ -597,3 +600,35 @@ class SwarmBackend(ContainerOps):
 
     def availability(self, host: HostRef) -> str:
         return engine().nodes.get(host.node_id).attrs.get("Spec", {}).get("Availability", "")
+
+    def node_status(self, host: HostRef) -> str:
+        """The manager's view of a swarm node: ready, down, unknown, disconnected."""
+        return engine().nodes.get(host.node_id).attrs.get("Status", {}).get("State", "unknown")
+
+    def run_engine_command(self, host: HostRef, which: str) -> None:
+        """Run the hosts file's engine-stop / engine-start command for `host` on this machine."""
+        command = host.engine_stop if which == "stop" else host.engine_start
+        if not command:
+            raise LabError(f"host-engine-stop: {host.label} has no engine-stop / engine-start command in the hosts "
+                           "file (e.g. engine-stop=\"ssh lab@HOST sudo systemctl stop docker\")")
+        try:
+            result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=ENGINE_COMMAND_S)
+        except subprocess.TimeoutExpired:
+            raise LabError(f"engine-{which} for {host.label} did not finish in {ENGINE_COMMAND_S:.0f} s") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise LabError(f"engine-{which} for {host.label} failed: {detail[-1] if detail else result.returncode}")
+
+    def wait_engine(self, host: HostRef, timeout: float = ENGINE_COMMAND_S) -> None:
+        """Until the host's engine answers and the manager sees its swarm node ready again."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                host_client(host.docker_host).ping()
+                if self.node_status(host) == "ready":
+                    self._clients.pop(host.node_id, None)  # the old client's connections died with the engine
+                    return
+            except Exception:  # not up yet: connection refused, ssh failure
+                pass
+            time.sleep(1.0)
+        raise LabError(f"the engine of {host.label} did not come back in {timeout:.0f} s")

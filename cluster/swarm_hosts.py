@@ -33,6 +33,8 @@ class HostRef:
     address: str         # its address in the swarm (Status.Addr): what its peers see
     manager: bool
     docker_host: str     # how the lab reaches its engine ("" for the local engine)
+    engine_stop: str = ""   # hosts-file commands that stop / start its engine (run on the lab's machine)
+    engine_start: str = ""
 
     @property
     def label(self) -> str:

@@ -35,11 +35,14 @@ class HostEntry:
     address: str                      # where its published ports are reached from the lab's machine
     line: int = 0
     labels: tuple[str, ...] = ()      # roles this host takes under --placement labels (informative)
+    engine_stop: str = ""             # a shell command, run on the lab's machine, that stops the host's engine
+    engine_start: str = ""            # ... and starts it again (host-engine-stop needs both)
 
 
 def parse_hosts(text: str, source: str = "hosts file") -> list[HostEntry]:
-    """One host a line: `DOCKER_HOST [address=ADDR]`; `#` starts a comment. The address defaults to the
-    DOCKER_HOST's host name. Raises LabError naming the file and line."""
+    """One host a line: `DOCKER_HOST [address=ADDR] [roles=a,b] [engine-stop=CMD engine-start=CMD]` (shell
+    quoting: `engine-stop="ssh lab@h2 sudo systemctl stop docker"`); `#` starts a comment. The address defaults
+    to the DOCKER_HOST's host name. Raises LabError naming the file and line."""
     entries: list[HostEntry] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -57,6 +60,7 @@ def parse_hosts(text: str, source: str = "hosts file") -> list[HostEntry]:
                            "tcp://host:port")
         address = parsed.hostname
         labels: tuple[str, ...] = ()
+        commands = {"engine-stop": "", "engine-start": ""}
         for option in options:
             key, sep, value = option.partition("=")
             if not sep or not value:
@@ -65,12 +69,18 @@ def parse_hosts(text: str, source: str = "hosts file") -> list[HostEntry]:
                 address = value
             elif key == "roles":
                 labels = tuple(r for r in value.split(",") if r)
+            elif key in commands:
+                commands[key] = value
             else:
-                raise LabError(f"{source}:{number}: unknown option {key!r} (address, roles)")
+                raise LabError(f"{source}:{number}: unknown option {key!r} (address, roles, engine-stop, "
+                               "engine-start)")
+        if bool(commands["engine-stop"]) != bool(commands["engine-start"]):
+            raise LabError(f"{source}:{number}: engine-stop and engine-start go together (the lab must be able "
+                           "to start what it stopped)")
         if url in seen:
             raise LabError(f"{source}:{number}: {url} is already on line {seen[url]}")
         seen[url] = number
-        entries.append(HostEntry(url, address, number, labels))
+        entries.append(HostEntry(url, address, number, labels, commands["engine-stop"], commands["engine-start"]))
     if not entries:
         raise LabError(f"{source}: names no host (one DOCKER_HOST a line: ssh://user@host or tcp://host:2376)")
     return entries

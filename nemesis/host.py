@@ -93,3 +93,39 @@ class HostDrain(_HostFault):
 
     def describe(self) -> str:
         return f"drain the host of {self.target}, reactivate on heal"
+
+
+@register
+class HostEngineStop(_HostFault):
+    name = "host-engine-stop"
+    summary = ("stop the Docker engine of the target's swarm host (the hosts file's engine-stop command); heal "
+               "starts it (engine-start) and restarts the nodes that ran there")
+    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the restarted nodes serve again")}
+
+    def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
+        self.host = self._host(cluster, rng)
+        if not (self.host.engine_stop and self.host.engine_start):
+            raise LabError(f"{self.name}: {self.host.label} has no engine-stop / engine-start command in the "
+                           "hosts file")
+        self.touched = cluster.backend.nodes_on(self.host)
+        cluster.backend.run_engine_command(self.host, "stop")
+        return {"host": self.host.hostname, "address": self.host.address, "nodes": self.touched}
+
+    def heal(self, cluster: Cluster) -> dict[str, Any]:
+        if self.host is None:
+            return {"restarted": {}}
+        cluster.backend.run_engine_command(self.host, "start")
+        cluster.backend.wait_engine(self.host)
+        # The engine stopped its containers on the way down (SIGTERM, then its shutdown timeout); their
+        # tasks never run again (restart policy none): each node gets a new task on the same host.
+        done = {}
+        for node in self.touched:
+            done[node] = "running" if state_of(cluster, node) == "running" else "started"
+            cluster.start(node)
+        if self.options["wait"] and self.touched:
+            cluster.wait_ready(nodes=self.touched)
+        host, self.host, self.touched = self.host, None, []
+        return {"host": host.hostname, "restarted": done}
+
+    def describe(self) -> str:
+        return f"stop the Docker engine of the host of {self.target}, start it on heal"

@@ -9,9 +9,11 @@ crashed test never collides with the next one, and `remove_hosts` takes a half-b
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,9 +213,33 @@ def make_swarm(sim: SimHosts) -> None:
 
 
 def hosts_file(sim: SimHosts, path: Path) -> Path:
-    """The lab's --hosts file: every worker through its own DOCKER_HOST."""
-    path.write_text("".join(f"{host.docker_host}\n" for host in sim.hosts[1:]))
+    """The lab's --hosts file: every worker through its own DOCKER_HOST, with the commands that stop and start
+    its engine (this file run as a script: what `ssh HOST sudo systemctl stop docker` is on real machines)."""
+    def command(verb: str, host: SimHost) -> str:
+        return shlex.quote(f"{sys.executable} {Path(__file__).resolve()} {verb} {host.tag} {host.index} {host.subnet}")
+
+    path.write_text("".join(f"{host.docker_host} engine-stop={command('stop-engine', host)} "
+                            f"engine-start={command('start-engine', host)}\n" for host in sim.hosts[1:]))
     return path
+
+
+def main(argv: list[str]) -> int:
+    """`stop-engine|start-engine TAG INDEX SUBNET`: the hosts file's engine commands for one simulated host."""
+    verb, tag, index, subnet = argv
+    host = SimHost(tag, int(index), int(subnet))
+    if verb == "stop-engine":
+        stop_engine(host)
+    elif verb == "start-engine":
+        start_engine(host)
+        wait_engine(host)
+    else:
+        print(f"unknown verb {verb!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
 
 
 __all__ = ["SimHost", "SimHosts", "create_hosts", "hosts_file", "load_images", "make_swarm", "remove_hosts",

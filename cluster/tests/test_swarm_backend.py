@@ -109,7 +109,7 @@ def test_good_hosts_are_remembered_with_their_node_ids(fake, tmp_path: Path, mon
     backend.check(Topology(name="s", backend="swarm",
                            hosts=_hosts_file(tmp_path, "ssh://lab@h2 address=10.1.1.2\n")))
     assert backend._hosts() == [{"docker_host": "ssh://lab@h2", "address": "10.1.1.2", "line": 1, "labels": [],
-                                 "node_id": "w2"}]
+                                 "engine_stop": "", "engine_start": "", "node_id": "w2"}]
 
 
 # ------------------------------------------------------------------ the swarm's lifecycle

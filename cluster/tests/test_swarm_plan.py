@@ -213,3 +213,15 @@ def test_workers_get_only_the_images_of_what_can_run_on_them() -> None:
     }}
     assert images_by_host(document, ["w2", "w3", "w4"]) == {
         "w2": {"mistral", "mistral-labels"}, "w3": {"mistral", "mistral-labels"}, "w4": {"mistral-labels"}}
+
+
+def test_hosts_file_engine_commands_are_shell_quoted_and_go_together() -> None:
+    from cluster.swarm_plan import parse_hosts
+
+    entry = parse_hosts('ssh://lab@h2 engine-stop="ssh lab@h2 sudo systemctl stop docker" '
+                        "engine-start='ssh lab@h2 sudo systemctl start docker'\n")[0]
+    assert (entry.engine_stop, entry.engine_start) == ("ssh lab@h2 sudo systemctl stop docker",
+                                                       "ssh lab@h2 sudo systemctl start docker")
+    assert parse_hosts("tcp://h3:2375\n")[0].engine_stop == ""
+    with pytest.raises(LabError, match="hosts:1: engine-stop and engine-start go together"):
+        parse_hosts('tcp://h3:2375 engine-stop="true"\n', "hosts")

@@ -5,7 +5,8 @@ hosts file of tcp:// engines, exactly as on three machines.
 up 1/2/2 spread over the workers (images copied to them by the lab), status with the host of every node, a
 workflow, a host-level partition (the worker's traffic with every peer dropped: its nodes cannot reach the
 broker; the lab still reaches its engine; heal restores it), a drained host (swarm stops its tasks; heal
-restarts them on the same host), and a down that leaves nothing on any engine.
+restarts them on the same host), a host whose Docker engine is stopped (the hosts file's engine-stop command;
+heal starts it and restarts its nodes), and a down that leaves nothing on any engine.
 
 Several minutes and root (network namespaces, a dockerd per host): `make multihost-test`
 (MISTRAL_LAB_MULTIHOST_TEST=1), not part of `make test`.
@@ -61,6 +62,7 @@ def hosts(docker_ready, tmp_path_factory):
 @pytest.fixture(scope="module")
 def lab(hosts, tmp_path_factory):
     from cluster.control import Cluster
+    from cluster.docker_env import engine
 
     sim, path = hosts
     name = unique_lab_name("multihost")
@@ -68,12 +70,14 @@ def lab(hosts, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DOCKER_HOST", sim.hosts[0].docker_host)
         patch.setenv("MISTRAL_LAB_STATE", str(tmp_path_factory.mktemp("state")))
+        engine.cache_clear()  # the process's client was made for this machine's engine
         try:
             _cli("up", "--backend", "swarm", "--hosts", str(path), "--placement", "spread", "--name", name,
                  "--apis", "1", "--engines", "2", "--executors", "2", "--timeout", "900", *sets)
             yield Cluster(name), sim
         finally:
             runner.invoke(app, ["down", "--name", name])
+            engine.cache_clear()
 
 
 def _workflow_succeeds(cluster) -> None:
@@ -144,6 +148,25 @@ def test_drained_host_stops_its_tasks_and_heal_restarts_them(lab) -> None:
     assert set(healed["restarted"]) == {"engine-2", "executor-2"}
     where = {n.name: n.host for n in cluster.nodes()}
     assert where["engine-2"] == where["executor-2"] == sim.hosts[2].name  # pinned: back on the same host
+    _workflow_succeeds(cluster)
+
+
+def test_a_stopped_engine_takes_its_nodes_and_heal_brings_them_back(lab) -> None:
+    from nemesis import make_fault
+
+    cluster, sim = lab
+    fault = make_fault("host-engine-stop", {}, "executor-1")
+    done = fault.start(cluster, random.Random(1))  # the hosts file's engine-stop: SIGTERM to that dockerd
+    assert done["host"] == sim.hosts[1].name and done["nodes"] == ["engine-1", "executor-1"]
+    host = next(h for h in cluster.backend.swarm_hosts() if h.hostname == sim.hosts[1].name)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and cluster.backend.node_status(host) == "ready":
+        time.sleep(1)
+    assert cluster.backend.node_status(host) == "down"  # the manager lost that node
+    healed = fault.heal(cluster)
+    assert healed["restarted"] == {"engine-1": "started", "executor-1": "started"}
+    where = {n.name: (n.host, n.state) for n in cluster.nodes()}
+    assert where["engine-1"] == where["executor-1"] == (sim.hosts[1].name, "running")
     _workflow_succeeds(cluster)
 
 

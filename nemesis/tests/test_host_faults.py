@@ -15,7 +15,7 @@ from nemesis import make_fault
 
 MANAGER = HostRef("m1", "lab", "10.0.0.1", True, "")
 WORKER = HostRef("w2", "h2", "10.0.0.2", False, "tcp://10.0.0.2:2375")
-WORKER3 = HostRef("w3", "h3", "10.0.0.3", False, "tcp://10.0.0.3:2375")
+WORKER3 = HostRef("w3", "h3", "10.0.0.3", False, "tcp://10.0.0.3:2375", "stop-h3", "start-h3")
 
 
 @dataclass
@@ -52,6 +52,12 @@ class FakeSwarm:
 
     def set_availability(self, host: HostRef, availability: str) -> None:
         self.calls.append(f"{availability} {host.hostname}")
+
+    def run_engine_command(self, host: HostRef, which: str) -> None:
+        self.calls.append(f"engine-{which} {host.hostname}")
+
+    def wait_engine(self, host: HostRef) -> None:
+        self.calls.append(f"wait {host.hostname}")
 
 
 class FakeCluster:
@@ -103,6 +109,23 @@ def test_drain_reactivates_and_restarts_every_node_that_ran_there() -> None:
     assert backend.calls == ["drain h3", "active h3"] and cluster.started == ["executor-2"]
 
 
+def test_engine_stop_runs_the_hosts_commands_and_restarts_the_nodes() -> None:
+    backend = FakeSwarm(dict(PLACED))
+    cluster = FakeCluster(backend)
+    fault = make_fault("host-engine-stop", {}, "executor-2")
+    assert fault.start(cluster, random.Random(1)) == {"host": "h3", "address": "10.0.0.3", "nodes": ["executor-2"]}
+    cluster.node("executor-2").state = "exited"  # its engine stopped it
+    assert fault.heal(cluster) == {"host": "h3", "restarted": {"executor-2": "started"}}
+    assert backend.calls == ["engine-stop h3", "engine-start h3", "wait h3"] and cluster.started == ["executor-2"]
+
+
+def test_engine_stop_needs_the_hosts_file_commands() -> None:
+    backend = FakeSwarm(dict(PLACED))
+    with pytest.raises(LabError, match="h2 .10.0.0.2. has no engine-stop / engine-start command"):
+        make_fault("host-engine-stop", {}, "executor-1").start(FakeCluster(backend), random.Random(1))
+    assert backend.calls == []
+
+
 def test_the_manager_is_refused_before_anything_changes() -> None:
     backend = FakeSwarm(dict(PLACED))
     with pytest.raises(LabError, match="runs on the manager"):
@@ -124,7 +147,7 @@ def test_a_compose_lab_has_no_hosts_to_fault() -> None:
 
 
 @pytest.mark.parametrize("fault, seconds, inside", [("host-partition", 5.0, True), ("host-partition", 60.0, False),
-                                                    ("host-drain", 60.0, True)])
+                                                    ("host-drain", 60.0, True), ("host-engine-stop", 60.0, True)])
 def test_the_promise_judges_a_host_fault_as_its_per_node_equivalent(fault: str, seconds: float,
                                                                      inside: bool) -> None:
     # A cut host is a partition of its nodes (inside `designed` while shorter than the heartbeat window); a

@@ -26,39 +26,52 @@ if TYPE_CHECKING:  # only for annotations: the fault and workload modules load w
 class _HostFault(Fault):
     ROLES = MISTRAL_ROLES
     DEFAULT_TARGET = "random:executor"
+    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the nodes on the host serve again")}
 
     def validate(self) -> None:
         self.host: HostRef | None = None
         self.touched: list[str] = []
 
-    def _host(self, cluster: Cluster, rng: random.Random) -> HostRef:
+    def _begin(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
+        """Resolve the host and the lab nodes on it (nothing changed yet); the start result's common part."""
         nodes = self._targets(cluster, rng)
         hosts = {cluster.backend.host_of(node.name, self.name) for node in nodes}
         if len(hosts) != 1:
             raise LabError(f"{self.name}: target {self.target} runs on {len(hosts)} hosts; name nodes of one host")
-        return hosts.pop()
+        self.host = hosts.pop()
+        self.touched = cluster.backend.nodes_on(self.host)
+        return {"host": self.host.hostname, "address": self.host.address, "nodes": self.touched}
+
+    def _end(self, cluster: Cluster, restart: bool) -> dict[str, Any]:
+        """Wait until the host's nodes serve again; first give each a new task when its old one is gone for
+        good (a drained or engine-stopped task never runs again under restart policy none; placement pins
+        the new one to the same host)."""
+        assert self.host is not None
+        done = {}
+        if restart:
+            for node in self.touched:
+                done[node] = "running" if state_of(cluster, node) == "running" else "started"
+                cluster.start(node)
+        if self.options["wait"] and self.touched:
+            cluster.wait_ready(nodes=self.touched)
+        host, self.host, self.touched = self.host, None, []
+        return {"host": host.hostname, **({"restarted": done} if restart else {})}
 
 
 @register
 class HostPartition(_HostFault):
     name = "host-partition"
     summary = "cut the swarm host of the target off from every other swarm node (iptables DROP); heal lifts it"
-    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the nodes on the host serve again")}
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
-        self.host = self._host(cluster, rng)
-        self.touched = cluster.backend.nodes_on(self.host)
-        peers = cluster.backend.cut_host(self.host)
-        return {"host": self.host.hostname, "address": self.host.address, "peers": peers, "nodes": self.touched}
+        done = self._begin(cluster, rng)
+        return {**done, "peers": cluster.backend.cut_host(self.host)}
 
     def heal(self, cluster: Cluster) -> dict[str, Any]:
         if self.host is None:
             return {"restored": 0}
         removed = cluster.backend.restore_host(self.host)
-        if self.options["wait"] and self.touched:
-            cluster.wait_ready(nodes=self.touched)
-        host, self.host, self.touched = self.host, None, []
-        return {"host": host.hostname, "restored": removed}
+        return {**self._end(cluster, restart=False), "restored": removed}
 
     def describe(self) -> str:
         return f"cut the host of {self.target} off from the swarm, lift on heal"
@@ -68,28 +81,17 @@ class HostPartition(_HostFault):
 class HostDrain(_HostFault):
     name = "host-drain"
     summary = "drain the swarm host of the target (swarm stops every task on it); heal reactivates and restarts"
-    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the restarted nodes serve again")}
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
-        self.host = self._host(cluster, rng)
-        self.touched = cluster.backend.nodes_on(self.host)
+        done = self._begin(cluster, rng)
         cluster.backend.set_availability(self.host, "drain")
-        return {"host": self.host.hostname, "address": self.host.address, "nodes": self.touched}
+        return done
 
     def heal(self, cluster: Cluster) -> dict[str, Any]:
         if self.host is None:
             return {"restarted": {}}
         cluster.backend.set_availability(self.host, "active")
-        # Drained tasks are shut down for good (restart policy none) and their containers may be gone:
-        # every node that ran there gets a new task, pinned to the same host by its placement.
-        done = {}
-        for node in self.touched:
-            done[node] = "running" if state_of(cluster, node) == "running" else "started"
-            cluster.start(node)
-        if self.options["wait"] and self.touched:
-            cluster.wait_ready(nodes=self.touched)
-        host, self.host, self.touched = self.host, None, []
-        return {"host": host.hostname, "restarted": done}
+        return self._end(cluster, restart=True)
 
     def describe(self) -> str:
         return f"drain the host of {self.target}, reactivate on heal"
@@ -100,32 +102,21 @@ class HostEngineStop(_HostFault):
     name = "host-engine-stop"
     summary = ("stop the Docker engine of the target's swarm host (the hosts file's engine-stop command); heal "
                "starts it (engine-start) and restarts the nodes that ran there")
-    OPTIONS = {"wait": Opt(bool, True, "on heal, wait until the restarted nodes serve again")}
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
-        self.host = self._host(cluster, rng)
+        done = self._begin(cluster, rng)
         if not (self.host.engine_stop and self.host.engine_start):
-            raise LabError(f"{self.name}: {self.host.label} has no engine-stop / engine-start command in the "
-                           "hosts file")
-        self.touched = cluster.backend.nodes_on(self.host)
-        cluster.backend.run_engine_command(self.host, "stop")
-        return {"host": self.host.hostname, "address": self.host.address, "nodes": self.touched}
+            label, self.host, self.touched = self.host.label, None, []
+            raise LabError(f"{self.name}: {label} has no engine-stop / engine-start command in the hosts file")
+        cluster.backend.run_engine_command(self.host, "stop")  # its containers stop with it
+        return done
 
     def heal(self, cluster: Cluster) -> dict[str, Any]:
         if self.host is None:
             return {"restarted": {}}
         cluster.backend.run_engine_command(self.host, "start")
         cluster.backend.wait_engine(self.host)
-        # The engine stopped its containers on the way down (SIGTERM, then its shutdown timeout); their
-        # tasks never run again (restart policy none): each node gets a new task on the same host.
-        done = {}
-        for node in self.touched:
-            done[node] = "running" if state_of(cluster, node) == "running" else "started"
-            cluster.start(node)
-        if self.options["wait"] and self.touched:
-            cluster.wait_ready(nodes=self.touched)
-        host, self.host, self.touched = self.host, None, []
-        return {"host": host.hostname, "restarted": done}
+        return self._end(cluster, restart=True)
 
     def describe(self) -> str:
         return f"stop the Docker engine of the host of {self.target}, start it on heal"

@@ -61,11 +61,13 @@ def machine_info() -> dict[str, Any]:
 class Bench:
     """One cluster, resized between topologies; measures every workflow at every topology."""
 
-    def __init__(self, params: BenchParams, report: Report, name: str | None = None, backend: str = "compose"):
+    def __init__(self, params: BenchParams, report: Report, name: str | None = None, backend: str = "compose",
+                 hosts: str | None = None, placement: str = "spread"):
         self.params = params.validate()
         self.report = report
         self.name = name or f"bn-{uuid.uuid4().hex[:6]}"
         self.backend = backend
+        self.hosts, self.placement = hosts, placement  # swarm over several machines
         self.cluster = Cluster(self.name)
         self.workflows = {k: reference_workflow(k, params.n, params.x, params.seconds) for k in params.workflows}
         self.results: list[dict[str, Any]] = []
@@ -103,7 +105,8 @@ class Bench:
     def _topology(self, first: BenchTopology) -> Topology:
         overrides = NEMESIS_OVERRIDES if self.params.nemesis.enabled else {}
         return Topology(name=self.name, apis=first.apis, engines=first.engines, executors=first.executors,
-                        overrides={k: dict(v) for k, v in overrides.items()}, backend=self.backend)
+                        overrides={k: dict(v) for k, v in overrides.items()}, backend=self.backend,
+                        hosts=self.hosts, placement=self.placement)
 
     def _register_workflows(self) -> None:
         from cluster import mistral_api

@@ -45,6 +45,9 @@ def bench(
     out_file: Path = typer.Option(Path("bench.json"), "--out", help="Result JSON; .html, .png and .md beside it."),
     name: Optional[str] = typer.Option(None, "--name", help="Cluster name (default bn-<random>)."),
     backend: str = typer.Option("compose", "--backend", help="compose or swarm (a single-node swarm here)."),
+    hosts: Optional[Path] = typer.Option(None, "--hosts", help="swarm: hosts file of the other swarm nodes' "
+                                         "DOCKER_HOSTs (see mistral-lab up --hosts)."),
+    placement: str = typer.Option("spread", "--placement", help="swarm: spread, pack or labels."),
 ) -> None:
     """Benchmark reference workflows across topologies (one cluster, resized), optionally under a fault.
 
@@ -62,6 +65,10 @@ def bench(
     check_nemesis(params.nemesis)
     if backend not in ("compose", "swarm"):
         raise LabError(f"--backend {backend}: choose one of compose, swarm")
+    if hosts is not None and backend != "swarm":
+        raise LabError("--hosts needs --backend swarm")
+    if hosts is not None and not hosts.is_file():
+        raise LabError(f"--hosts {hosts}: no such file")
     if name is not None and not NAME_RE.match(name):
         raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
     if not out_file.parent.exists():
@@ -69,7 +76,7 @@ def bench(
     from lab.bench import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
-        document = Bench(params, report, name, backend).run()
+        document = Bench(params, report, name, backend, str(hosts) if hosts else None, placement).run()
     out_file.write_text(json.dumps(document, indent=2) + "\n")
     html_path, png_path = write_report(document, out_file)
     out_file.with_suffix(".md").write_text(markdown_table(document) + "\n")

@@ -82,6 +82,8 @@ def test_params_reject_bad_numbers(field: str, value: object, message: str) -> N
     (["--nemesis", "pause", "--nemesis-target", "witness"], "witness is never a fault target"),
     (["--nemesis", "kill", "--nemesis-option", "nokey"], "malformed --option 'nokey'"),
     (["--out", "/nonexistent/dir/b.json"], "directory /nonexistent/dir does not exist"),
+    (["--hosts", "/etc/hostname"], "--hosts needs --backend swarm"),
+    (["--backend", "swarm", "--hosts", "/nonexistent/hosts"], "--hosts /nonexistent/hosts: no such file"),
 ])
 def test_bench_rejects_bad_input_before_touching_docker(args: list[str], message: str, monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves nothing reached the engine

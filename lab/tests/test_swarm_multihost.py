@@ -46,13 +46,14 @@ def _cli(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def hosts(docker_ready, tmp_path_factory):
-    from cluster.images import ensure_images
+    from cluster.images import ensure_images, local_base
     from cluster.tests.netns_hosts import create_hosts, hosts_file, load_images, make_swarm, remove_hosts
 
     built = ensure_images()  # on this machine's engine; the manager gets them here, the workers from the lab
+    base = local_base()  # image tags hash the base image's id: without it the manager would rebuild everything
     sim = create_hosts(uuid.uuid4().hex[:4], 3, subnet=random.randint(100, 199))
     try:
-        load_images(sim.hosts[0], [built.mistral, built.infra])
+        load_images(sim.hosts[0], [built.mistral, built.infra, *([base] if base else [])])
         make_swarm(sim)
         yield sim, hosts_file(sim, tmp_path_factory.mktemp("hosts") / "hosts")
     finally:

@@ -49,6 +49,7 @@ GWBRIDGE = "docker_gwbridge"
 HOST_TIMEOUT_S = 15
 PHASE_TIMEOUT_S = 420.0  # a loaded 2-core machine took over 4 min to start RabbitMQ
 GONE_TIMEOUT_S = 60.0
+NEW_TASK_TIMEOUT_S = 60.0
 ENGINE_COMMAND_S = 120.0  # a host's engine-stop / engine-start command, and the wait for its engine after
 
 
@@ -542,6 +543,17 @@ class SwarmBackend(ContainerOps):
                       container.status if container is not None else None) in ("created", "running", "paused"):
             return  # a task is starting or runs already: a second forced update would restart it
         service.force_update()
+        # The new task appears asynchronously; until it does, the node still shows its old, exited task (after
+        # a drained host or a restarted engine, its container may even be gone), which callers read as a
+        # node that failed to start.
+        old = (task or {}).get("ID")
+        deadline = time.monotonic() + NEW_TASK_TIMEOUT_S
+        while time.monotonic() < deadline:
+            newest = self._newest_task(node, service)
+            if newest is not None and newest.get("ID") != old:
+                return
+            time.sleep(0.5)
+        raise LabError(f"{node}: swarm made no new task within {NEW_TASK_TIMEOUT_S:.0f} s of a forced update")
 
     # ------------------------------------------------------------ node-level control (a whole swarm node)
     def swarm_hosts(self) -> list[HostRef]:

@@ -146,3 +146,42 @@ def test_task_order_uses_full_creation_time() -> None:
     tasks = [{"CreatedAt": "2026-01-01T10:00:00.9Z", "id": "a"}, {"CreatedAt": "2026-01-01T10:00:00.123456789Z",
                                                                     "id": "b"}]
     assert max(tasks, key=swarm._created_key)["id"] == "a"
+
+
+# ------------------------------------------------------------------ start: a forced update, then its new task
+class FakeService:
+    def __init__(self, appears_after: int | None):
+        self.tasks_list = [{"ID": "old", "CreatedAt": "2026-12-04T10:00:00.1Z", "Status": {"State": "shutdown"}}]
+        self.appears_after, self.polls, self.updates = appears_after, 0, 0
+
+    def force_update(self):
+        self.updates += 1
+
+    def tasks(self):
+        self.polls += 1
+        if self.updates and self.appears_after is not None and self.polls > self.appears_after:
+            return [*self.tasks_list, {"ID": "new", "CreatedAt": "2026-12-04T10:05:00.2Z",
+                                       "Status": {"State": "assigned"}}]
+        return self.tasks_list
+
+
+def _backend_with(service: FakeService, monkeypatch, tmp_path: Path) -> swarm.SwarmBackend:
+    backend = swarm.SwarmBackend("s", tmp_path / "lab")
+    monkeypatch.setattr(backend, "_service", lambda name: service)
+    monkeypatch.setattr(backend, "_task_container", lambda task: (None, "n1"))
+    monkeypatch.setattr(swarm.time, "sleep", lambda _: None)
+    return backend
+
+
+def test_start_returns_once_swarm_made_the_new_task(monkeypatch, tmp_path: Path) -> None:
+    # Until the new task shows, the node still reads as its old exited task: callers would call that a failure.
+    service = FakeService(appears_after=3)
+    _backend_with(service, monkeypatch, tmp_path).start("executor-1")
+    assert service.updates == 1 and service.polls > 3
+
+
+def test_start_without_a_new_task_is_one_line(monkeypatch, tmp_path: Path) -> None:
+    clock = iter(range(0, 10_000, 5))
+    monkeypatch.setattr(swarm.time, "monotonic", lambda: next(clock))
+    with pytest.raises(LabError, match="executor-1: swarm made no new task within 60 s"):
+        _backend_with(FakeService(appears_after=None), monkeypatch, tmp_path).start("executor-1")

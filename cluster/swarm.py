@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 
 import docker
 import docker.errors
+import requests
 import yaml
 from docker.models.containers import Container
 from python_on_whales.exceptions import DockerException
@@ -211,6 +212,7 @@ class SwarmBackend(ContainerOps):
         self.state_dir = state_dir
         self._checked_hosts: list[dict] | None = None
         self._clients: dict[str, docker.DockerClient] = {}
+        self._unreachable: set[str] = set()  # swarm node ids whose engine did not answer in the last nodes()
 
     # ------------------------------------------------------------ saved state
     @property
@@ -477,6 +479,7 @@ class SwarmBackend(ContainerOps):
                 for node in engine().nodes.list()}
 
     def nodes(self) -> list[Node]:
+        self._unreachable = set()
         services = self._services()
         hostnames = self._hostnames() if services else {}
         found = []
@@ -485,8 +488,8 @@ class SwarmBackend(ContainerOps):
             name = labels.get(LABEL_NODE) or service.name[len(self.name) + 1:]
             task = self._newest_task(name, service)
             container, node_id = self._task_container(task)
-            state = task_state((task or {}).get("Status", {}).get("State", "shutdown"),
-                               container.status if container is not None else None)
+            state = "unreachable" if node_id in self._unreachable else task_state(
+                (task or {}).get("Status", {}).get("State", "shutdown"), container.status if container else None)
             found.append(Node(name, labels.get(LABEL_ROLE, ""), container.name if container is not None else "",
                               state, hostnames.get(node_id, "")))
         return sorted(found, key=node_order)
@@ -503,6 +506,9 @@ class SwarmBackend(ContainerOps):
         except (docker.errors.NotFound, LabError):
             return None, node_id
         except docker.errors.APIError:
+            return None, node_id
+        except (docker.errors.DockerException, requests.exceptions.RequestException):  # its engine is stopped
+            self._unreachable.add(node_id)
             return None, node_id
 
     def container(self, node: str | Node) -> Container:
@@ -539,8 +545,11 @@ class SwarmBackend(ContainerOps):
             raise LabError(f"no node {node!r} in lab {self.name!r}")
         task = self._newest_task(node, service)
         container, _ = self._task_container(task)
-        if task_state((task or {}).get("Status", {}).get("State", "shutdown"),
-                      container.status if container is not None else None) in ("created", "running", "paused"):
+        alive = task_state((task or {}).get("Status", {}).get("State", "shutdown"),
+                           container.status if container is not None else None) in ("created", "running", "paused")
+        # A task swarm means to stop (its node drained, or back from an engine restart) may still report
+        # running: only one it still wants running is left alone.
+        if alive and (task or {}).get("DesiredState", "running") == "running":
             return  # a task is starting or runs already: a second forced update would restart it
         service.force_update()
         # The new task appears asynchronously; until it does, the node still shows its old, exited task (after

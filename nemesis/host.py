@@ -16,7 +16,6 @@ from typing import Any, TYPE_CHECKING
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES
 from nemesis.base import Fault, Opt, register
-from nemesis.nodes import state_of
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
@@ -49,9 +48,9 @@ class _HostFault(Fault):
         assert self.host is not None
         done = {}
         if restart:
-            for node in self.touched:
-                done[node] = "running" if state_of(cluster, node) == "running" else "started"
+            for node in self.touched:  # start() leaves a task swarm still wants running alone
                 cluster.start(node)
+                done[node] = "started"
         if self.options["wait"] and self.touched:
             cluster.wait_ready(nodes=self.touched)
         host, self.host, self.touched = self.host, None, []

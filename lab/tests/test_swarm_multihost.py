@@ -164,6 +164,8 @@ def test_a_stopped_engine_takes_its_nodes_and_heal_brings_them_back(lab) -> None
     while time.monotonic() < deadline and cluster.backend.node_status(host) == "ready":
         time.sleep(1)
     assert cluster.backend.node_status(host) == "down"  # the manager lost that node
+    states = {n.name: n.state for n in cluster.nodes()}
+    assert states["engine-1"] == states["executor-1"] == "unreachable" and states["engine-2"] == "running"
     healed = fault.heal(cluster)
     assert healed["restarted"] == {"engine-1": "started", "executor-1": "started"}
     where = {n.name: (n.host, n.state) for n in cluster.nodes()}

@@ -76,7 +76,9 @@ def test_scaling_executors_while_a_workflow_runs(shared_cluster: Cluster) -> Non
     try:
         assert shared_cluster.scale("executor", 3) == ["executor-3"]
         assert len([n for n in shared_cluster.nodes("executor") if n.running]) == 3
-        assert shared_cluster.scale("executor", 1) == ["executor-2", "executor-3"]
+        # drain: without it a removed executor that runs one of the workflow's actions abandons it on SIGTERM
+        # (the catalogued Mistral defect executor-sigterm-abandons-actions), and this test is about scaling.
+        assert shared_cluster.scale("executor", 1, drain=True) == ["executor-2", "executor-3"]
         assert [n.name for n in shared_cluster.nodes("executor")] == ["executor-1"]
         state = mistral_api.wait_terminal(api, execution.id, timeout=180)
         assert state == "SUCCESS", api.executions.get(execution.id).state_info

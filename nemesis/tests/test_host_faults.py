@@ -12,21 +12,11 @@ from cluster.backend import ContainerOps
 from cluster.errors import LabError
 from cluster.swarm_hosts import HostRef, choose_host
 from nemesis import make_fault
+from nemesis.tests.fakes import FakeNode
 
 MANAGER = HostRef("m1", "lab", "10.0.0.1", True, "")
 WORKER = HostRef("w2", "h2", "10.0.0.2", False, "tcp://10.0.0.2:2375")
 WORKER3 = HostRef("w3", "h3", "10.0.0.3", False, "tcp://10.0.0.3:2375", "stop-h3", "start-h3")
-
-
-@dataclass
-class FakeNode:
-    name: str
-    role: str
-    state: str = "running"
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from cluster.errors import LabError
 from nemesis import make_fault, message_loss
 from nemesis.message_loss import consumed, queue_pattern, waiting
+from nemesis.tests.fakes import FakeNode
 
 NAMES = ["mistral_executor", "mistral_executor.executor-1", "mistral_executor.executor-2",
          "mistral_executor_fanout_ab12", "mistral_engine", "mistral_engine.engine-1", "reply_1234"]
@@ -55,17 +55,6 @@ def test_describe_says_what_is_killed_purged_and_restarted() -> None:
 
 
 # ------------------------------------------------------------------ against a fake cluster
-@dataclass
-class FakeNode:
-    name: str
-    role: str
-    state: str = "running"
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-
 class FakeBroker:
     """Queues with ready messages and consumers; a consumer goes when its node is killed, after `lag` polls."""
 

@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from checker.anomalies import CLASSES
-from checker.promise import role_of
 from cluster.errors import LabError
 from cluster.topology import INFRA_ROLES, MISTRAL_ROLES
+from lab.known_defects import Signature, match_anomalies, parse_label, verdict_after_catalogue  # noqa: F401 - re-exported
 from lab.spec import TestSpec, apply_overrides, load_spec
 
 FINDINGS_ENV = "MISTRAL_LAB_FINDINGS"
@@ -40,7 +40,6 @@ DEFAULT_MIN_RATE = Fraction(2, 3)
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 WORD_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-LABEL_RE = re.compile(r"^#\S*\s+(?P<fault>\S+)(?:\s+(?P<targets>\S.*))?$")  # "#1 scale executor-2"
 REQUIRED = ("id", "title", "class", "mistral_version", "spec", "seed", "signature", "what_happens", "why", "breaks",
             "tries", "reproduced")
 OPTIONAL = ("kind", "evidence", "first_seen", "min_rate", "replayed")
@@ -50,39 +49,6 @@ RECORDED = ("tries", "reproduced", "replayed")  # the fields `findings --record`
 
 
 # ---------------------------------------------------------------- model
-@dataclass(frozen=True)
-class Signature:
-    """What identifies a finding among a run's anomalies; every given part must match."""
-
-    cls: str
-    kind: str | None = None
-    fault: str | None = None
-    role: str | None = None
-    summary: str | None = None
-
-    def matches(self, anomaly: dict[str, Any]) -> bool:
-        if anomaly.get("class") != self.cls or (self.kind is not None and anomaly.get("kind") != self.kind):
-            return False
-        if self.summary is not None and not re.search(self.summary, str(anomaly.get("summary") or "")):
-            return False
-        faults = [parsed for parsed in (parse_label(f.get("label", "")) for f in anomaly.get("faults") or [])
-                  if parsed is not None]
-        if self.fault is not None:
-            faults = [f for f in faults if f[0] == self.fault]
-            if not faults:
-                return False
-        if self.role is None:
-            return True
-        # The role shows in the anomaly's nodes, or among the nodes of a (matching) fault that touched it.
-        roles = {role_of(str(n)) for n in anomaly.get("nodes") or []} | {r for _, rs in faults for r in rs}
-        return self.role in roles
-
-    def to_json(self) -> dict[str, Any]:
-        data = {"class": self.cls, "kind": self.kind, "fault": self.fault, "role": self.role,
-                "summary": self.summary}
-        return {k: v for k, v in data.items() if v is not None}
-
-
 @dataclass
 class Finding:
     id: str
@@ -111,16 +77,6 @@ class Finding:
 
 def required_reproductions(min_rate: Fraction, tries: int) -> int:
     return max(1, math.ceil(min_rate * tries)) if tries > 0 else 0
-
-
-def parse_label(label: str) -> tuple[str, set[str]] | None:
-    """("scale", {"executor"}) from a fault label "#1 scale executor-2"; targets may be nodes, roles or
-    random:<role>."""
-    match = LABEL_RE.match(label.strip())
-    if not match:
-        return None
-    targets = [t.strip() for t in (match["targets"] or "").split(",") if t.strip()]
-    return match["fault"], {role_of(t.split(":", 1)[-1]) for t in targets}
 
 
 # ---------------------------------------------------------------- loading
@@ -311,36 +267,6 @@ def _first_seen(c: _Checker) -> dict[str, str] | None:
 
 
 # ---------------------------------------------------------------- known versus new
-def match_anomalies(anomalies: list[dict[str, Any]], catalogue: list[Finding]) -> dict[str, list[dict]]:
-    """Each defect anomaly (by its index in `anomalies`) to the findings whose signature it matches."""
-    known: dict[str, dict[str, Any]] = {}
-    new: list[dict[str, Any]] = []
-    for index, anomaly in enumerate(anomalies):
-        if not anomaly.get("defect"):
-            continue
-        hits = [f for f in catalogue if f.signature.matches(anomaly)]
-        for finding in hits:
-            known.setdefault(finding.id, {"id": finding.id, "title": finding.title, "anomalies": []})
-            known[finding.id]["anomalies"].append(index)
-        if not hits:
-            new.append({"index": index, "class": anomaly.get("class"), "kind": anomaly.get("kind"),
-                        "summary": anomaly.get("summary")})
-    return {"known_findings": list(known.values()), "new_defects": new}
-
-
-def verdict_after_catalogue(results: dict[str, Any], new_defects: list[dict]) -> Any:
-    """The verdict once known defects are set aside: the raw verdict when it is not INVALID or a new defect
-    stands; else what the run would say without its (all known) defects."""
-    valid = results.get("valid")
-    defects = [a for a in results.get("anomalies") or [] if a.get("defect")]
-    if valid is not False or new_defects or not defects:
-        return valid  # nothing known to set aside (an INVALID without a named defect stays INVALID)
-    decided = [r.get("valid") for group in ("checkers", "gates") for r in (results.get(group) or {}).values()]
-    if results.get("interrupted") or results.get("classifier_error") or any(v not in (True, False) for v in decided):
-        return "unknown"
-    return True
-
-
 def apply_catalogue(results: dict[str, Any], directory: Path | None = None) -> dict[str, Any]:
     """The fields the catalogue adds to results.json; a broken catalogue leaves every defect new, and says so."""
     extra: dict[str, Any] = {}

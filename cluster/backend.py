@@ -3,7 +3,8 @@
 `cluster.control.Cluster` holds everything that is the same on every backend (readiness, health, scaling
 policy, draining); a backend deploys the rendered topology, lists the nodes with role, state and the machine
 each runs on, and acts on one node's container. `compose` (one Docker engine, Docker Compose) is the
-original code; `swarm` (a Docker Swarm stack, one service per node) is in cluster.swarm.
+original code; `swarm` (a Docker Swarm stack, one service per node) is in cluster.swarm. `cluster.backends`
+picks one by kind (a module of its own: the backends import this one).
 
 Which backend a lab uses is part of its topology (topology.json in the lab's state dir), so every command
 after `up` finds it there.
@@ -12,11 +13,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from cluster.errors import LabError
-from cluster.topology import BACKENDS
 
 if TYPE_CHECKING:  # the docker SDK is imported by the backends themselves
     from docker.models.containers import Container
@@ -136,15 +135,3 @@ class ContainerOps:
         raise LabError(f"{fault}: node-level faults need a swarm lab spread over several hosts "
                        "(mistral-lab up --backend swarm --hosts FILE --placement spread)")
 
-
-def make_backend(kind: str, name: str, state_dir: Path) -> Backend:
-    """The backend of one lab; the docker-facing modules are imported only here."""
-    if kind == "compose":
-        from cluster.compose_backend import ComposeBackend
-
-        return ComposeBackend(name, state_dir)
-    if kind == "swarm":
-        from cluster.swarm import SwarmBackend
-
-        return SwarmBackend(name, state_dir)
-    raise LabError(f"unknown backend {kind!r}: choose one of {', '.join(BACKENDS)}")

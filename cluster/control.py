@@ -18,7 +18,8 @@ import requests
 from docker.models.containers import Container
 
 from cluster import images as lab_images
-from cluster.backend import ROLE_ORDER, Backend, Node, make_backend, node_order
+from cluster.backend import ROLE_ORDER, Backend, Node, node_order
+from cluster.backends import make_backend
 from cluster.compose_backend import PROJECT_LABEL, compose_labs
 from cluster.errors import LabError
 from cluster.paths import cluster_dir

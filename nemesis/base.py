@@ -191,9 +191,10 @@ def register(cls: type[Fault]) -> type[Fault]:
 
 
 def make_fault(name: str, options: Mapping[str, object] | None = None, target: str | None = None) -> Fault:
-    """Build a fault from its registry name; LabError on an unknown fault, option or target."""
-    import nemesis  # noqa: F401  (registers every fault module)
+    """Build a fault from its registry name; LabError on an unknown fault, option or target.
 
+    The registry is full here without importing anything: Python ran nemesis/__init__.py, which imports every
+    fault module, before this module (an `import nemesis` here was an import cycle)."""
     if name not in FAULTS:
         raise LabError(f"unknown fault {name!r}: choose one of {', '.join(sorted(FAULTS))}")
     return FAULTS[name](dict(options or {}), target)

@@ -1,8 +1,9 @@
 """The layers stay one-way: history <- cluster <- {workloads, nemesis, checker} <- lab.
 
 Walks every import statement (module level and inside functions) of the top-level packages, tests excluded,
-and fails on an upward import or a cycle between packages. A second test proves the offline side really is
-offline: importing the checkers and building the whole CLI loads no Docker client library.
+and fails on an upward import, a cycle between packages or a cycle between modules (a lazy import inside a
+function counts: it hides a cycle from Python but not from the reader). A second set proves the offline side
+really is offline: importing the checkers and building the whole CLI loads no Docker client library.
 """
 from __future__ import annotations
 
@@ -88,6 +89,101 @@ def test_the_layer_walk_sees_a_planted_upward_import(tmp_path, monkeypatch):
         (fake_root / package).mkdir()
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
     assert ("history", "lab") in package_edges()
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the packages, tests excluded, by dotted name (a package by its __init__.py)."""
+    modules = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "tests" not in parts:
+                modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+    """The module a dotted name lands in: `cluster.images` itself, `cluster.backend.Node` -> cluster.backend."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported_names(node: ast.AST, module: str, is_package: bool) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:  # relative: climb from the importing module's own package
+        package = module if is_package else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}".strip(".")
+    # `from pkg import mod` imports the module file; `from mod import name` lands in mod via _resolve
+    return [f"{base}.{alias.name}" for alias in node.names]
+
+
+def module_edges() -> dict[str, dict[str, list[str]]]:
+    """importer -> imported module -> where (path:line), for every import between two modules of ours."""
+    modules = module_files()
+    edges: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for name in _imported_names(node, module, path.name == "__init__.py"):
+                target = _resolve(name, modules)
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                if target and target != module and where not in edges[module][target]:
+                    edges[module][target].append(where)
+    return edges
+
+
+def module_cycles() -> list[list[str]]:
+    """The strongly connected groups of more than one module: each is at least one import cycle."""
+    edges = module_edges()
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges.get(todo.pop(), {}):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    reached = {module: reach(module) for module in edges}
+    return sorted({tuple(sorted(other for other in reached[module] if module in reached.get(other, ())))
+                   for module in edges if module in reached[module]})
+
+
+def _describe(cycle: list[str]) -> str:
+    edges = module_edges()
+    return "\n".join(f"  {src} -> {dst}: {', '.join(edges[src][dst])}"
+                     for src in cycle for dst in cycle if dst in edges.get(src, {}))
+
+
+def test_no_cycle_between_modules():
+    cycles = module_cycles()
+    assert not cycles, "import cycles between modules (lazy imports count):\n" + "\n".join(
+        f"{' <-> '.join(cycle)}\n{_describe(cycle)}" for cycle in cycles)
+
+
+def test_the_module_walk_sees_a_planted_cycle(tmp_path, monkeypatch):
+    """The walk must be able to fail: a lazy `from cluster import b` in a.py against b.py's `import cluster.a`."""
+    fake_root = tmp_path / "root"
+    for package in PACKAGES:
+        (fake_root / package).mkdir(parents=True)
+        (fake_root / package / "__init__.py").write_text("")
+    (fake_root / "cluster" / "a.py").write_text("def make():\n    from cluster import b\n    return b\n")
+    (fake_root / "cluster" / "b.py").write_text("import cluster.a\nfrom cluster.c import X\n")
+    (fake_root / "cluster" / "c.py").write_text("from . import d\nX = 1\n")
+    (fake_root / "cluster" / "d.py").write_text("from .c import X\n")
+    (fake_root / "cluster" / "tests").mkdir()
+    (fake_root / "cluster" / "tests" / "test_a.py").write_text("import cluster.a\n")
+    (fake_root / "lab" / "e.py").write_text("from cluster.a import make\n")  # one way: no cycle
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    assert module_cycles() == [("cluster.a", "cluster.b"), ("cluster.c", "cluster.d")]
+    assert "cluster/a.py:2" in _describe(["cluster.a", "cluster.b"])
 
 
 def _loaded_after(code: str) -> set[str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from cluster.backend import ContainerOps, make_backend
+from cluster.backend import ContainerOps
+from cluster.backends import make_backend
 from cluster.errors import LabError
 
 

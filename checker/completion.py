@@ -22,6 +22,14 @@ from history.pairing import Operation
 
 MAX_LISTED = 50
 
+
+def counts_as_started(op: Operation) -> bool:
+    """Which starts the run started: ok and info (or open) alike, never a fail. The settle wait polls by the
+    same rule (workloads.started.counts_as_started); checker may not import workloads, so it is repeated here
+    until the rule moves into history.pairing (workloads/tests/test_settle.py holds the two equal)."""
+    return op.f == "start" and op.key is not None and op.status != FAIL
+
+
 def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: list[WitnessRun],
                      all_ops: Iterable[Operation], settle_s: float, quiet_since: float | None) -> dict[str, Any]:
     executions = {e["id"]: e for e in snapshot["executions"]}
@@ -30,7 +38,7 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
     for op in _latest_per_id(started):
         ex_id = str(op.key)
         execution = executions.get(ex_id)
-        if op.status == FAIL:
+        if not counts_as_started(op):
             if execution is not None:
                 outcome["failed_but_created"].append({"id": ex_id, "node": op.node, "error": op.error,
                                                       "state": execution["state"]})
@@ -52,7 +60,7 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
         valid = "unknown"
     report: dict[str, Any] = {
         "valid": valid,
-        "started": len({str(op.key) for op in started if op.status != FAIL}),
+        "started": len({str(op.key) for op in started if counts_as_started(op)}),
         "terminal": {state: len(outcome[state]) for state in sorted(TERMINAL)},
         "created": sum(len(outcome[state]) for state in TERMINAL) + len(stuck),
         "never_created_count": len(outcome["never_created"]),
@@ -87,7 +95,7 @@ def _latest_per_id(started: list[Operation]) -> list[Operation]:
     chosen: dict[str, Operation] = {}
     for op in started:
         current = chosen.get(str(op.key))
-        if current is None or (current.status == FAIL and op.status != FAIL):
+        if current is None or (not counts_as_started(current) and counts_as_started(op)):
             chosen[str(op.key)] = op
     return list(chosen.values())
 
@@ -145,7 +153,7 @@ def _cause(execution: dict[str, Any], tasks: list[dict], actions: list[dict]) ->
 
 def check_succeeded(started: list[Operation], snapshot: dict[str, Any]) -> dict[str, Any]:
     """Executions built to succeed (every start unless its value says {"expect": "ERROR"}) that ended in ERROR."""
-    built_to_succeed = {str(op.key) for op in started if op.status != FAIL
+    built_to_succeed = {str(op.key) for op in started if counts_as_started(op)
                         and not (isinstance(op.invoke_value, dict) and op.invoke_value.get("expect") == "ERROR")}
     executions = [e for e in snapshot["executions"] if e["id"] in built_to_succeed]
     tasks_by_ex: dict[str, list[dict]] = defaultdict(list)
@@ -179,4 +187,4 @@ def check_succeeded(started: list[Operation], snapshot: dict[str, Any]) -> dict[
     return report
 
 
-__all__ = ["check_completion", "check_succeeded", "default_settle_s", "normalise_cause"]
+__all__ = ["check_completion", "counts_as_started", "check_succeeded", "default_settle_s", "normalise_cause"]

@@ -15,6 +15,7 @@ from cluster.mistral_api import NodeClient, api_error
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import reference_workflow
 from workloads.reference_load import ensure_workflows, start_execution
+from workloads.started import counts_as_started
 
 from history.mistral import TERMINAL_STATES as TERMINAL
 TARGET_STATE = {"pause": "PAUSED", "resume": "RUNNING", "cancel": "CANCELLED"}
@@ -65,7 +66,7 @@ class ExecutionStateWorkload(Workload):
         return Op("read", None, target)
 
     def observe(self, op: Op, completion: Completion) -> None:
-        if op.f == "start" and completion.type != "fail" and op.key not in self.known:
+        if counts_as_started(op.f, op.key, completion.type) and op.key not in self.known:
             self.known.append(str(op.key))
         if completion.type == "ok" and isinstance(completion.value, str) and completion.value != ABSENT:
             self.last_seen[str(op.key)] = completion.value

@@ -4,6 +4,9 @@ Phases: setup -> main (until time limit / stop_event / generator exhausted) -> f
 (executions the clients started reach a terminal state, or the settle window after the last fault passes)
 -> final reads -> collect witness log and Mistral snapshot -> run.json.
 
+"Started" is workloads.started's rule, the one the completion checker judges by: acknowledged and
+indeterminate starts alike. The settle wait polls all of them and run.json records them (started_executions).
+
 A call that times out or loses its connection completes as info; that process is retired and the worker
 carries on under a fresh process id (Jepsen's rule: an info op may still take effect at any later time).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import threading
 import time
@@ -29,6 +33,7 @@ from cluster.mistral_api import INDETERMINATE, NodeClient
 from workloads.collect import collect_run_files, fetch_all
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.recorder import HistoryRecorder
+from workloads.started import attempted_executions, counts_as_started, started_executions
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
@@ -36,6 +41,7 @@ if TYPE_CHECKING:  # only for annotations: the fault and workload modules load w
 HISTORY_FILE = "history.jsonl"
 RUN_FILE = "run.json"
 OnOp = Callable[[Event], None]
+StatesFn = Callable[[], "dict[str, str] | None"]
 
 
 @dataclass
@@ -61,7 +67,9 @@ class RunRecord:
     settle_finished: bool = False       # the settle wait ran to its end (all terminal, or the window passed)
     snapshot_wall: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    executions: list[str] = field(default_factory=list)
+    # Every execution the run started (workloads.started): what the settle wait polled and the snapshot holds.
+    started_executions: list[str] = field(default_factory=list)
+    executions: list[str] = field(default_factory=list)  # the same list under its old name, for older readers
     # Every execution id a client tried to start, failed starts included: a failed start that still created
     # an execution (failed-but-created) is only seen if its id is looked up in the snapshot.
     attempted_executions: list[str] = field(default_factory=list)
@@ -70,9 +78,25 @@ class RunRecord:
     files: dict[str, str] = field(default_factory=dict)
 
     def save(self, out_dir: Path) -> Path:
+        """Written to a temporary file and renamed: a crash or Ctrl-C never leaves half a run.json."""
         path = out_dir / RUN_FILE
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        temporary = path.with_name(f".{RUN_FILE}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=1, sort_keys=True) + "\n")
+        os.replace(temporary, path)
         return path
+
+    def snapshot_ids(self) -> list[str]:
+        """What the final snapshot looks up: every started execution, then the failed attempts."""
+        return list(dict.fromkeys([*self.started_executions, *self.attempted_executions]))
+
+
+@dataclass
+class _StartOp:
+    """One start op as workloads.started reads it; status is info until it completes (open counts as info)."""
+
+    f: str
+    key: Any
+    status: str = INFO
 
 
 class Pacer:
@@ -106,14 +130,14 @@ class _Session:
         self.recorder = recorder
         self.on_op = on_op
         self.counts = {OK: 0, FAIL: 0, INFO: 0}
-        self.started: dict[str, None] = {}  # execution ids whose start was not a certain fail (ordered)
-        self.attempted: dict[str, None] = {}  # every execution id a start was tried with (ordered)
+        self.starts: list[_StartOp] = []  # every start op with a key, from its invoke on
         self.lock = threading.Lock()
         self.fresh = itertools.count(1_000_000)  # final-phase processes never collide with workers'
 
     def perform(self, client: NodeClient, process: int, op: Op) -> Completion:
         """Record invoke, call, record completion. Anything unexpected is info: the outcome is unknown."""
         self.recorder.record(process, INVOKE, op.f, op.value, key=op.key, node=client.node)
+        start = self._track_start(op)  # after the invoke is in the history, as the checker will see it
         try:
             completion = self.workload.invoke(client, op)
         except INDETERMINATE as exc:
@@ -124,15 +148,30 @@ class _Session:
                                      node=client.node, error=completion.error)
         with self.lock:
             self.counts[completion.type] += 1
-            if op.f == "start" and op.key is not None:
-                self.attempted[str(op.key)] = None
-                if completion.type != FAIL:
-                    self.started[str(op.key)] = None
+            if start is not None:
+                start.status = completion.type
         with self.workload.lock:
             self.workload.observe(op, completion)
         if self.on_op is not None:
             self.on_op(event)
         return completion
+
+    def _track_start(self, op: Op) -> _StartOp | None:
+        """Tracked from the invoke on: a start still open when the run ends counts, as in the history."""
+        if not counts_as_started(op.f, op.key, INFO):
+            return None
+        start = _StartOp(op.f, op.key)
+        with self.lock:
+            self.starts.append(start)
+        return start
+
+    def started(self) -> list[str]:
+        with self.lock:
+            return started_executions(self.starts)
+
+    def attempted(self) -> list[str]:
+        with self.lock:
+            return attempted_executions(self.starts)
 
 
 def _short(exc: BaseException) -> str:
@@ -199,18 +238,22 @@ def _run_pinned(session: _Session, urls: dict[str, str], ops: list[Op], timeout:
 
 
 def wait_settled(urls: dict[str, str], execution_ids: list[str], quiet_since: Callable[[], float],
-                 settle_s: float, stop: threading.Event, poll_s: float = 2.0, timeout: float = 10.0
-                 ) -> tuple[float | None, list[str]]:
-    """Poll until every known execution is terminal (or absent: its indeterminate start never happened),
-    or `settle_s` have passed since `quiet_since()`. Returns (when settled or None, unsettled ids)."""
+                 settle_s: float, stop: threading.Event, poll_s: float = 2.0, timeout: float = 10.0,
+                 read_states: StatesFn | None = None) -> tuple[float | None, list[str]]:
+    """Poll until every started execution is terminal, or `settle_s` have passed since `quiet_since()`.
+    Returns (when settled or None, unsettled ids). An execution Mistral does not list (yet) is not terminal:
+    an indeterminate start may still be created later, and the completion checker judges it if it is.
+    `read_states` (id -> state, None when no node answers) defaults to listing through `urls`."""
+    read = read_states or (lambda: _execution_states(urls, timeout))
     pending = set(execution_ids)
     while True:
-        states = _execution_states(urls, timeout)
+        states = read()
         if states is not None:
-            pending = {i for i in pending if i in states and states[i] not in TERMINAL}
+            pending = {i for i in pending if states.get(i) not in TERMINAL}
             if not pending:
                 return time.time(), []
-        if time.time() >= quiet_since() + settle_s or stop.wait(poll_s):
+        left = quiet_since() + settle_s - time.time()
+        if left <= 0 or stop.wait(min(poll_s, left)):  # the last poll comes when the window ends
             return None, sorted(pending)
 
 
@@ -234,11 +277,13 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
                  recorder: HistoryRecorder | None = None, settle_s: float | None = None,
                  collect: bool = True, client_timeout: float = 10.0,
                  before_settle: Callable[[], None] | None = None,
-                 after_setup: Callable[[], None] | None = None) -> RunRecord:
+                 after_setup: Callable[[], None] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> RunRecord:
     """Run `workload` against `cluster`; writes history.jsonl (unless `recorder` is given), run.json and,
     with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. `before_settle` runs between the
     main phase and the settle wait (the run pipeline waits there for the nemesis to finish and heal); `after_setup`
-    runs once the workload is set up (the run pipeline starts the nemesis there).
+    runs once the workload is set up (the run pipeline starts the nemesis there); `on_phase` hears the phases
+    after the settle wait ("final reads", "collect"), so an interruption there is recorded with its phase.
     Returns the RunRecord."""
     if time_limit <= 0 or concurrency <= 0 or (rate is not None and rate < 0):
         raise LabError("time limit and concurrency must be > 0 and rate >= 0")
@@ -247,15 +292,11 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
     urls = cluster.api_urls()
     if not urls:
         raise LabError(f"lab {cluster.name!r} has no running API node")
-    overrides = cluster.topology().overrides
     own_recorder = recorder is None
     recorder = recorder or HistoryRecorder(out / HISTORY_FILE)
     stop = stop_event or threading.Event()
-    record = RunRecord(run_id=uuid.uuid4().hex[:8], lab=cluster.name, workload=workload.describe(),
-                       out_dir=str(out), api_nodes=sorted(urls), concurrency=concurrency, rate=rate or None,
-                       seed=seed, time_limit=time_limit, start_wall=recorder.start_wall, overrides=overrides,
-                       settle_s=settle_s if settle_s is not None else default_settle_s(overrides,
-                                                                                       _action_seconds(workload)))
+    phase = on_phase or (lambda name: None)
+    record = _new_record(cluster, workload, out, urls, concurrency, rate, seed, time_limit, recorder, settle_s)
     ctx = RunContext(record.run_id, urls, out, lambda node: NodeClient(node, urls[node], client_timeout), seed)
     session = _Session(workload, recorder, on_op)
     try:
@@ -267,29 +308,49 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
         _run_pinned(session, urls, workload.finish_ops(ctx), client_timeout, stop)
         if before_settle is not None:
             before_settle()
-        if workload.starts_executions:
-            quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
-            record.settled_wall, record.unsettled = wait_settled(urls, list(session.started), quiet,
-                                                                 record.settle_s, stop)
-            if record.settled_wall is not None or not stop.is_set():  # not cut short by a stop or Ctrl-C
-                record.quiet_since_wall, record.settle_finished = quiet(), True
-        elif not stop.is_set():
-            record.quiet_since_wall = max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)
-            record.settle_finished = True
+        _settle(record, session, urls, recorder, stop)
+        phase("final reads")
         _run_pinned(session, urls, workload.final_reads(ctx), client_timeout, stop)
     finally:
         recorder.close() if own_recorder else recorder.flush()
         record.counts = dict(session.counts)
-        record.executions = list(session.started)
-        record.attempted_executions = list(session.attempted)
+        record.started_executions = record.executions = session.started()
+        record.attempted_executions = session.attempted()
         record.files["history"] = str(recorder.path)
         record.save(out)
     if collect:
-        paths = collect_run_files(cluster, out, record.attempted_executions)
+        phase("collect")
+        paths = collect_run_files(cluster, out, record.snapshot_ids())
         record.files.update({name: str(path) for name, path in paths.items()})
         record.snapshot_wall = json.loads(paths["snapshot"].read_text())["taken_at"]
         record.save(out)
     return record
+
+
+def _new_record(cluster: Cluster, workload: Workload, out: Path, urls: dict[str, str], concurrency: int,
+                rate: float | None, seed: int, time_limit: float, recorder: HistoryRecorder,
+                settle_s: float | None) -> RunRecord:
+    overrides = cluster.topology().overrides
+    if settle_s is None:
+        settle_s = default_settle_s(overrides, _action_seconds(workload))
+    return RunRecord(run_id=uuid.uuid4().hex[:8], lab=cluster.name, workload=workload.describe(),
+                     out_dir=str(out), api_nodes=sorted(urls), concurrency=concurrency, rate=rate or None,
+                     seed=seed, time_limit=time_limit, start_wall=recorder.start_wall, overrides=overrides,
+                     settle_s=settle_s)
+
+
+def _settle(record: RunRecord, session: _Session, urls: dict[str, str], recorder: HistoryRecorder,
+            stop: threading.Event) -> None:
+    """The settle wait over every started execution (workloads.started), recorded in `record`."""
+    quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
+    if session.workload.starts_executions:
+        record.started_executions = record.executions = session.started()
+        record.settled_wall, record.unsettled = wait_settled(urls, record.started_executions, quiet,
+                                                             record.settle_s, stop)
+        if record.settled_wall is not None or not stop.is_set():  # not cut short by a stop or Ctrl-C
+            record.quiet_since_wall, record.settle_finished = quiet(), True
+    elif not stop.is_set():
+        record.quiet_since_wall, record.settle_finished = quiet(), True
 
 
 def _action_seconds(workload: Workload) -> float:

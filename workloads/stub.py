@@ -1,8 +1,9 @@
 """A tiny in-process stand-in for Mistral's API on 127.0.0.1, for unit tests and the client benchmark.
 
 It serves just what the workloads use: environments (POST create-if-absent, PUT, GET) and executions
-(POST with a client-supplied id, GET, PUT state), with Mistral's status codes. `hang_paths` makes requests
-whose path starts with a prefix sleep `hang_s` first, to exercise client timeouts.
+(POST with a client-supplied id, GET one or the list, PUT state), with Mistral's status codes. `hang_paths`
+makes requests whose path starts with a prefix (and whose method is in `hang_methods`) sleep `hang_s` first,
+to exercise client timeouts; the request still takes effect afterwards, as a real one may.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class StubMistral:
         self.lock = threading.Lock()
         self.hang_paths: tuple[str, ...] = ()
         self.hang_s = 0.0
+        self.hang_methods: tuple[str, ...] = ("GET", "POST", "PUT")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -72,6 +74,8 @@ class StubMistral:
             ex = self.executions.setdefault(body["id"], {"id": body["id"], "state": "RUNNING",
                                                          "workflow_name": body.get("workflow_name")})
             return 201, ex
+        if method == "GET" and not ex_id:  # one page holds them all: no `next` link
+            return 200, {"executions": [dict(ex) for ex in self.executions.values()]}
         ex = self.executions.get(ex_id or "")
         if ex is None:
             return 404, {"faultstring": f"Execution not found [id={ex_id}]"}
@@ -94,7 +98,7 @@ class StubMistral:
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                if stub.hang_s and self.path.startswith(stub.hang_paths):
+                if stub.hang_s and self.path.startswith(stub.hang_paths) and method in stub.hang_methods:
                     time.sleep(stub.hang_s)
                 try:
                     body = json.loads(raw) if raw else {}

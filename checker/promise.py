@@ -38,11 +38,12 @@ An rpc window whose heal listed no matched message changed nothing: inside both.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from history.events import INVOKE, NEMESIS, OK, Event
+from history.events import Event
+from history.faults import FaultWindow, fault_windows, role_of, touched_nodes
+from history.run_dir import TOPOLOGY_FILE
 
 LEVELS = ("designed", "spec")
 MISTRAL_ROLES = ("api", "engine", "executor")
@@ -60,51 +61,6 @@ DEFAULTS = {
     ("action_heartbeat", "first_heartbeat_timeout"): 3600.0,
     ("DEFAULT", "rpc_response_timeout"): 60.0,
 }
-TOUCHED_KEYS = ("killed", "paused", "stopped", "nodes")
-# Node-level faults judged as the container fault they amount to for each Mistral node on the host: a host cut
-# off is a partition of its nodes, a drained host or a stopped engine a graceful stop of its nodes (SIGTERM first).
-FAULT_KINDS = {"host-partition": "partition", "host-drain": "stop", "host-engine-stop": "stop"}
-
-
-@dataclass
-class FaultWindow:
-    """One applied fault: when it was on (epoch seconds), what it touched, and whether it kept the promise."""
-
-    index: int | None
-    fault: str
-    target: str | None
-    options: dict[str, Any]
-    start: float
-    end: float | None
-    nodes: list[str]
-    done: dict[str, Any] = field(default_factory=dict)  # what the fault's start reported
-    fault_s: float = 0.0
-    outage_s: float = 0.0
-    inside: dict[str, bool] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-    matches: list[dict[str, Any]] | None = None  # rpc: the matched messages its heal returned (None: unknown)
-
-    @property
-    def kind(self) -> str:
-        """The fault as the promise judges it (a node-level fault as its per-node equivalent)."""
-        return FAULT_KINDS.get(self.fault, self.fault)
-
-    @property
-    def label(self) -> str:
-        return f"#{self.index} {self.fault} {','.join(self.nodes) or self.target or ''}".strip()
-
-    def overlaps(self, start: float, end: float) -> bool:
-        return self.start <= end and (self.end is None or self.end >= start)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["label"] = self.label
-        matches = data.pop("matches")
-        if matches is not None:  # the messages themselves are in the history and the rpc checker's result
-            data["matched"] = len(matches)
-        return data
-
-
 # ---------------------------------------------------------------- configuration
 def setting(overrides: dict[str, dict[str, Any]], section: str, option: str) -> float:
     try:
@@ -147,67 +103,12 @@ def outage_s(fault: str, roles: set[str], fault_s: float, overrides: dict[str, d
     return round(fault_s + allowance, 2)
 
 
-# ---------------------------------------------------------------- windows from the history
-def fault_windows(events: list[Event], start_wall: float) -> list[FaultWindow]:
-    """Applied faults from the nemesis events: start ok .. heal ok (or the final whole-cluster heal)."""
-    windows: list[FaultWindow] = []
-    planned: dict[str, dict[str, Any]] = {}
-    open_by_index: dict[Any, FaultWindow] = {}
-    healing: dict[str, Any] = {}
-    for event in events:
-        if event.process != NEMESIS or not isinstance(event.value, dict):
-            continue
-        value, at = event.value, start_wall + event.time / 1e9
-        action = value.get("action")
-        if action == "start" and event.type == INVOKE:
-            planned[event.f] = {**value, "at": at}
-        elif action == "start" and event.type == OK and event.f in planned:
-            plan = planned.pop(event.f)
-            window = FaultWindow(plan.get("index"), event.f, plan.get("target"), dict(plan.get("options") or {}),
-                                 plan["at"], None, touched_nodes(value, plan.get("target")),
-                                 {k: v for k, v in value.items() if k != "action"})
-            windows.append(window)
-            open_by_index[plan.get("index")] = window
-        elif action == "heal" and event.type == INVOKE:
-            healing[event.f] = value.get("index")
-        elif action == "heal" and event.type == OK and healing.get(event.f) in open_by_index:
-            # The heal's answer carries no index: it answers the heal invoked last for this fault.
-            window = open_by_index.pop(healing.pop(event.f))
-            window.end = at
-            if isinstance(value.get("matches"), list):
-                window.matches = [m for m in value["matches"] if isinstance(m, dict)]
-        elif action == "heal-cluster" and event.type == OK:
-            for window in open_by_index.values():
-                window.end = at
-            open_by_index.clear()
-    return windows
-
-
-def touched_nodes(done: dict[str, Any], target: str | None) -> list[str]:
-    """The nodes a fault acted on, from what its start reported (falling back to its target)."""
-    nodes: list[str] = []
-    for key in TOUCHED_KEYS:
-        if isinstance(done.get(key), list):
-            nodes += [str(n) for n in done[key]]
-    if isinstance(done.get("cut"), dict):
-        nodes += [str(n) for n in done["cut"]]
-    if isinstance(done.get("node"), str):
-        nodes.append(done["node"])
-    if not nodes and target and not target.startswith("random"):  # a role name is not a node: skip it
-        nodes = [t for t in (t.strip() for t in str(target).split(",")) if role_of(t) != t or t in INFRA]
-    return sorted(set(nodes))
-
-
-def role_of(node: str) -> str:
-    return node.rsplit("-", 1)[0] if node.rsplit("-", 1)[-1].isdigit() else node
-
-
 # ---------------------------------------------------------------- judging one window
 def judge(window: FaultWindow, counts: dict[str, int], overrides: dict[str, dict[str, Any]],
           window_s: float) -> None:
     """Fill window.inside / window.reasons for both levels."""
     roles = {role_of(n) for n in window.nodes} or {str(window.done.get("role") or window.target or "")} - {""}
-    window.fault_s = round((window.end - window.start) if window.end is not None else 0.0, 2)
+    window.fault_s = round((window.end - window.start) if window.end is not None else 0.0, 2)  # see history.faults
     window.outage_s = outage_s(window.kind, roles, window.fault_s, overrides)
     if window.fault == "rpc":
         placed = _rpc(window, counts, overrides, window_s)
@@ -419,13 +320,14 @@ def _clock(window: FaultWindow, overrides: dict[str, dict[str, Any]], window_s: 
 
 
 # ---------------------------------------------------------------- the whole run
-def promise_of(run_dir: Path, run: dict[str, Any], events: list[Event], spec: dict[str, Any]) -> dict[str, Any]:
+def promise_of(run_dir: Path, run: dict[str, Any], events: list[Event], spec: dict[str, Any],
+               snapshot_wall: float | None = None) -> dict[str, Any]:
     """The level the run is judged at, the heartbeat window, and every fault window judged at both levels."""
     overrides = run.get("overrides") or {}
     level = spec.get("promise") or "designed"
     window_s = float(spec.get("heartbeat_window_s") or heartbeat_window_s(overrides))
     counts = topology_counts(run_dir, spec)
-    windows = fault_windows(events, float(run.get("start_wall") or 0.0))
+    windows = fault_windows(events, float(run.get("start_wall") or 0.0), snapshot_wall)
     for window in windows:
         judge(window, counts, overrides, window_s)
     return {"level": level if level in LEVELS else "designed", "heartbeat_window_s": window_s,
@@ -433,7 +335,7 @@ def promise_of(run_dir: Path, run: dict[str, Any], events: list[Event], spec: di
 
 
 def topology_counts(run_dir: Path, spec: dict[str, Any]) -> dict[str, int]:
-    path = run_dir / "topology.json"
+    path = run_dir / TOPOLOGY_FILE
     data: dict[str, Any] = {}
     if path.exists():
         try:

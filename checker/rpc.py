@@ -274,11 +274,8 @@ def log_lines(run_dir: Any, ids: set[str]) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------- the checker
 def check_rpc(files: RunFiles) -> dict[str, Any]:
-    from checker.verdict import run_spec
-
-    spec = run_spec(files)
     overrides = files.run.get("overrides") or {}
-    promise = promise_of(files.dir, files.run, files.events, spec)  # windows judged: outages known
+    promise = promise_of(files.dir, files.run, files.events, files.spec, files.snapshot_wall)  # outages known
     windows = promise["windows"]
     rpc_windows = [w for w in windows if w.fault == "rpc"]
     unheard = [w.label for w in rpc_windows if w.matches is None]

@@ -11,24 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from checker.anomalies import Context, classify, summary
 from checker.promise import promise_json, promise_of
-from checker.run_files import RunFiles
+from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE, RunFiles
 from history.events import FAIL
-
-
-def run_spec(files: RunFiles) -> dict[str, Any]:
-    """test.yaml as written by the run pipeline ({} when absent or unreadable: a plain history run)."""
-    path = files.dir / "test.yaml"
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def built_to_succeed(files: RunFiles) -> set[str]:
@@ -38,9 +24,9 @@ def built_to_succeed(files: RunFiles) -> set[str]:
 
 def verdict(files: RunFiles, results: dict[str, dict[str, Any]], gates: dict[str, dict[str, Any]]
             ) -> dict[str, Any]:
-    promise = promise_of(files.dir, files.run, files.events, run_spec(files))
-    snapshot = files.snapshot if (files.dir / "mistral-snapshot.json").exists() else None
-    runs = files.witness if (files.dir / "witness.jsonl").exists() else []
+    promise = promise_of(files.dir, files.run, files.events, files.spec, files.snapshot_wall)
+    snapshot = files.snapshot if files.has(SNAPSHOT_FILE) else None
+    runs = files.witness if files.has(WITNESS_FILE) else []
     ctx = Context(snapshot, runs, promise["windows"], promise["level"])
     anomalies = classify(ctx, results, gates, built_to_succeed(files) if snapshot else set())
     undecided = [v for v in [r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()]
@@ -54,4 +40,4 @@ def verdict(files: RunFiles, results: dict[str, dict[str, Any]], gates: dict[str
     return {"valid": valid, "promise": promise_json(promise), "anomalies": anomalies, **summary(anomalies)}
 
 
-__all__ = ["built_to_succeed", "run_spec", "verdict"]
+__all__ = ["built_to_succeed", "verdict"]

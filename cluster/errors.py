@@ -1,7 +1,4 @@
 """Errors a user can cause. The CLI prints them as one line and exits non-zero."""
 
 
-class LabError(Exception):
-    """A problem with the user's input or environment, reported as one clear line."""
-
-    exit_code = 3
+from history.errors import LabError  # noqa: F401 - one error type for every layer

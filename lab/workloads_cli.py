@@ -72,6 +72,7 @@ def workload(
     """Run a workload against a running lab, collect witness log and Mistral snapshot, and check the run."""
     from checker.run_checks import check_run
     from cluster.control import Cluster
+    from history.run_dir import declare_no_faults
     from workloads import make_workload, parse_params
     from workloads.runner import run_workload
 
@@ -83,6 +84,7 @@ def workload(
         raise LabError(f"no lab named {name!r} is running; start one with `mistral-lab up --name {name}`")
     run_dir = out_dir or Path("runs") / f"{workload_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.print(f"running {workload_name} on {name} for {time_limit:g} s -> {run_dir}", highlight=False)
+    declare_no_faults(run_dir, f"workload-{workload_name}")  # this command never injects a fault
     record = run_workload(cluster, chosen, run_dir, time_limit=time_limit, concurrency=concurrency,
                           rate=rate or None, seed=seed, settle_s=settle)
     out.print(f"ops: {record.counts}; executions started: {len(record.executions)}; "

@@ -52,16 +52,23 @@ def snapshot(executions: list, tasks: list, actions: list, taken_at: float = 100
 
 def write_run(run_dir: Path, *, starts: list[tuple[str, str, str]] | None = None, records: list[dict] | None = None,
               snap: dict | None = None, checkers: list[str] | None = None, quiet_since: float = 900.0,
-              settle_s: float = 60.0, model: str | None = None) -> Path:
-    """A complete run directory. `starts`: (execution id, completion type, node) of f="start" ops."""
+              settle_s: float = 60.0, model: str | None = None, plan: list[dict] | None = None) -> Path:
+    """A complete run directory. `starts`: (execution id, completion type, node) of f="start" ops, each
+    recording as its expected work the tasks the snapshot holds for it (a workflow that did what it must);
+    test.yaml plans `plan` (no fault by default)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    snap = snap or snapshot([], [], [])
+    (run_dir / "test.yaml").write_text(json.dumps({"name": "t", "nemesis": {"faults": [f["fault"] for f in plan]}
+                                                   if plan else {}, "planned_faults": plan or []}))
     with HistoryWriter(run_dir / "history.jsonl") as writer:
         for process, (ex_id, kind, node) in enumerate(starts or []):
-            writer.append(process, "invoke", "start", {"workflow": "lab_ref"}, key=ex_id, node=node)
+            tasks = sum(1 for t in snap["tasks"] if t.get("workflow_execution_id") == ex_id)
+            writer.append(process, "invoke", "start", {"workflow": "lab_ref", "expected_tasks": tasks or None},
+                          key=ex_id, node=node)
             writer.append(process, kind, "start", "RUNNING" if kind == "ok" else None, key=ex_id, node=node,
                           error=None if kind == "ok" else "boom")
     (run_dir / "witness.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records or []))
-    (run_dir / "mistral-snapshot.json").write_text(json.dumps(snap or snapshot([], [], [])))
+    (run_dir / "mistral-snapshot.json").write_text(json.dumps(snap))
     (run_dir / "run.json").write_text(json.dumps({
         "workload": {"name": "reference", "checkers": checkers or ["completion", "succeeded-despite-faults",
                                                                    "exactly-once", "perf"], "model": model},

@@ -76,7 +76,8 @@ def _run(tmp_path: Path, snap: dict, records: list, nemesis: list[tuple[str, str
     run_dir = write_run(tmp_path / "run", records=records, snap=snap)
     events = []
     for ex_id in starts:
-        events += [(0.0, 0, "invoke", "start", {"workflow": "lab_ref"}, ex_id),
+        tasks = sum(1 for t in snap["tasks"] if t.get("workflow_execution_id") == ex_id) or None
+        events += [(0.0, 0, "invoke", "start", {"workflow": "lab_ref", "expected_tasks": tasks}, ex_id),
                    (0.1, 0, "ok", "start", "RUNNING", ex_id)]
     events += [(at, "nemesis", kind, fault, value, None) for kind, fault, value, at in nemesis]
     events.sort(key=lambda e: e[0])

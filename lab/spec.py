@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
 
@@ -16,10 +16,14 @@ from cluster.errors import LabError
 from cluster.paths import resource_dir
 from cluster.topology import BACKENDS, DATABASES, MISTRAL_ROLES, PLACEMENTS, Topology, validate_count
 
+if TYPE_CHECKING:  # nemesis is imported when a spec's faults are checked, not when lab.spec loads
+    from nemesis.schedule import Inventory, PinnedSchedule, Schedule
+
 SPECS_DIR = resource_dir("lab", "specs")  # package data: found the same way in a checkout and a wheel install
 TOP_LEVEL = {"name", "description", "cluster", "mistral_config", "workload", "nemesis", "checkers",
              "time_limit_s", "warmup_s", "settle_s", "seed", "mistral_version", "promise", "heartbeat_window_s"}
 CLUSTER_FIELDS = {"apis", "engines", "executors", "notifiers", "db", "backend", "placement", "hosts"}
+INTERVAL_S, DURATION_S = 20.0, 8.0  # a nemesis without interval_s / duration_s
 CHECKERS = ("linearizable", "exactly-once", "completion", "succeeded-despite-faults", "perf", "logs", "cron")
 
 
@@ -93,6 +97,10 @@ def load_spec(test: str) -> TestSpec:
     if not isinstance(data, dict):
         raise LabError(f"{path}:1: a spec is a YAML mapping of fields ({', '.join(sorted(TOP_LEVEL))})")
     spec = validate_spec(data, path, root)
+    try:
+        check_faults_fit(spec)
+    except LabError as exc:
+        raise LabError(f"{path}:{_line_of(root, 'nemesis') or 1}: {exc}") from None
     params = spec.workload.get("params")
     if isinstance(params, dict) and "file" in params:  # a workload's file is named relative to its spec
         params.setdefault("base_dir", str(path.resolve().parent))
@@ -163,17 +171,53 @@ def _check_types(spec: TestSpec, path: Path | str, root: yaml.Node | None) -> No
     if spec.heartbeat_window_s is not None and (not isinstance(spec.heartbeat_window_s, (int, float))
                                                 or spec.heartbeat_window_s <= 0):
         raise bad("heartbeat_window_s", "a number of seconds > 0 (default: check_interval x max_missed_heartbeats)")
-    if spec.nemesis.get("draw", "cover") not in ("cover", "random"):
-        raise bad("nemesis.draw", "cover (every listed fault once, then at random; the default) or random")
-    if "schedule" in spec.nemesis:  # an explicit schedule (what a run applied, e.g. from `mistral-lab shrink`)
-        from nemesis.schedule import pinned_steps
+    _check_nemesis(spec.nemesis, bad)
 
-        if spec.nemesis.get("faults"):
+
+def _check_nemesis(nemesis: dict[str, Any], bad: Callable[[str, str], LabError]) -> None:
+    if nemesis.get("draw", "cover") not in ("cover", "random"):
+        raise bad("nemesis.draw", "cover (every listed fault once, then at random; the default) or random")
+    for number in ("interval_s", "duration_s"):
+        value = nemesis.get(number, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise bad("nemesis", f"{number} must be a number of seconds > 0")
+    faults = nemesis.get("faults") or []
+    if not isinstance(faults, (str, list)) or any(
+            not isinstance(f, (str, dict)) or (isinstance(f, dict) and "fault" not in f) for f in faults):
+        raise bad("nemesis", "faults: chaos, or a list of fault names and {fault, target, options} mappings")
+    if "schedule" in nemesis:  # an explicit schedule (what a run applied, e.g. from `mistral-lab shrink`)
+        from nemesis.pinned import pinned_steps
+
+        if nemesis.get("faults"):
             raise bad("nemesis", "give either faults (a seeded draw) or schedule (explicit steps), not both")
         try:
-            pinned_steps(spec.nemesis["schedule"])
+            pinned_steps(nemesis["schedule"])
         except LabError as exc:
             raise bad("nemesis", f"schedule: {exc}") from None
+
+
+def nemesis_schedule(spec: TestSpec, inventory: Inventory | None = None) -> Schedule | PinnedSchedule | None:
+    """The spec's fault schedule (None: no faults); LabError on a bad fault, option or timing."""
+    from nemesis.schedule import PinnedSchedule, Schedule
+
+    nemesis = spec.nemesis or {}
+    if nemesis.get("schedule"):  # explicit steps (e.g. from `mistral-lab shrink`): no draw
+        return PinnedSchedule(nemesis["schedule"])
+    if not nemesis.get("faults"):
+        return None
+    return Schedule(nemesis["faults"], seed=spec.seed, interval_s=float(nemesis.get("interval_s", INTERVAL_S)),
+                    duration_s=float(nemesis.get("duration_s", DURATION_S)),
+                    cover=nemesis.get("draw", "cover") != "random", inventory=inventory)
+
+
+def check_faults_fit(spec: TestSpec) -> None:
+    """A spec that lists faults must plan one within its time limit, for any seed: else it would run without
+    faults and pass its fault gate ("0 of 0 applied"). One LabError line with the arithmetic."""
+    from nemesis.schedule import require_a_fault
+
+    schedule = nemesis_schedule(spec)
+    if schedule is not None:
+        require_a_fault(schedule, spec.time_limit_s)
 
 
 def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int | None = None,
@@ -189,6 +233,10 @@ def apply_overrides(spec: TestSpec, time_limit: float | None = None, seed: int |
         spec.time_limit_s = time_limit
     if seed is not None:
         spec.seed = seed
+    try:  # a replay or a shorter --time-limit may leave no room for a fault
+        check_faults_fit(spec)
+    except LabError as exc:
+        raise LabError(f"--time-limit {time_limit:g}: {exc}" if time_limit is not None else str(exc)) from None
     return spec
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping, TYPE_CHECKING
 from cluster.errors import LabError
 from cluster.topology import MISTRAL_ROLES, Topology
 from nemesis.base import FAULTS, Fault, make_fault
+from nemesis.pinned import pinned_steps
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
@@ -77,8 +78,8 @@ class Schedule:
 
     spec: fault names, FaultSpec / dicts, or "chaos" (every fault kind with random options; `exclude` names
     kinds to leave out). With `cover` (the default) the first decisions run every listed fault once, in a
-    seeded order, before any is drawn at random: a short test runs each fault it names. With an inventory (role -> nodes), `random` targets become node names here, so the
-    decision list itself says what will happen to which node.
+    seeded order, before any is drawn at random: a short test runs each fault it names. With an inventory
+    (role -> nodes), `random` targets become node names here, so the decision list says what happens to which node.
     """
 
     def __init__(self, spec: list[FaultSpec | str | Mapping[str, Any]] | str, seed: int, interval_s: float = 30.0,
@@ -117,15 +118,35 @@ class Schedule:
         rng.shuffle(first_round)
         index = 0
         while True:
-            # Jitter stays inside the slot so a fault is always healed before the next one starts.
-            slack = min(self.jitter * self.interval_s, self.interval_s - self.duration_s)
-            at = round(self.start_s + index * self.interval_s + rng.uniform(0, slack), 3)
+            at = round(self.start_s + index * self.interval_s + rng.uniform(0, self.slack_s), 3)
             if total_s is not None and at + self.duration_s > total_s:
                 return
             spec = self.specs[first_round[index]] if index < len(first_round) else self._pick(rng)
             yield Decision(index, at, spec.fault, self._resolve_target(spec, rng), dict(spec.options),
                            self.duration_s, rng.getrandbits(32))
             index += 1
+
+    @property
+    def slack_s(self) -> float:
+        """The most a slot's fault starts late: jitter stays inside the slot, so it heals before the next."""
+        return min(self.jitter * self.interval_s, self.interval_s - self.duration_s)
+
+    def holds(self, total_s: float) -> int:
+        """Faults total_s has room for: slots whose fault ends in time when no jitter delays it."""
+        room = total_s - self.start_s - self.duration_s
+        return 0 if room < 0 else int(room // self.interval_s) + 1
+
+    def no_fit(self, total_s: float) -> str | None:
+        """Why some seed plans no fault within total_s (the arithmetic, one line); None when every seed plans one."""
+        start = (f"the first slot starts at {self.start_s:g} s"
+                 + (f" (interval {self.interval_s:g} s / 2)" if self.start_s == self.interval_s / 2 else ""))
+        end, verb = self.start_s + self.duration_s, "would"
+        if end <= total_s < end + self.slack_s:  # the seed's jitter decides: refuse, a soak draws other seeds
+            start, end, verb = f"{start} plus up to {self.slack_s:g} s of seeded jitter", end + self.slack_s, "could"
+        elif end <= total_s:
+            return None
+        return (f"{start}, a {self.duration_s:g} s fault {verb} end at {end:g} s, after the time limit of "
+                f"{total_s:g} s; lower duration_s or interval_s, or raise time_limit_s")
 
     def _pick(self, rng: random.Random) -> FaultSpec:
         menu_size = len(self.specs) + (1 if self.chaos else 0)
@@ -144,9 +165,6 @@ class Schedule:
         roles = fault.ROLES if target == "random" else (target.split(":", 1)[1],)
         names = [n for role in roles for n in self.inventory.get(role, [])]
         return rng.choice(names) if names else target
-
-
-STEP_FIELDS = ("at_s", "fault", "target", "options", "duration_s", "seed")
 
 
 class PinnedSchedule:
@@ -168,42 +186,37 @@ class PinnedSchedule:
             yield Decision(index, step["at_s"], step["fault"], step["target"], dict(step["options"]),
                            step["duration_s"], step["seed"])
 
+    def holds(self, total_s: float) -> int:
+        return len(self.steps)  # the steps it lists: those ending after total_s are dropped from the plan
 
-def pinned_steps(steps: Any) -> list[dict[str, Any]]:
-    """Validated, normalised steps of an explicit schedule; one LabError naming the step otherwise."""
-    if not isinstance(steps, list):
-        raise LabError("an explicit schedule is a list of steps {at_s, fault, target, options, duration_s, seed}")
-    out: list[dict[str, Any]] = []
-    for number, raw in enumerate(steps, 1):
-        where = f"schedule step {number}"
-        if not isinstance(raw, Mapping) or "fault" not in raw:
-            raise LabError(f"{where}: a mapping with at least fault, at_s and duration_s")
-        unknown = sorted(set(raw) - set(STEP_FIELDS))
-        if unknown:
-            raise LabError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(STEP_FIELDS)})")
-        step = {"at_s": raw.get("at_s"), "fault": raw["fault"], "target": raw.get("target"),
-                "options": dict(raw.get("options") or {}), "duration_s": raw.get("duration_s"),
-                "seed": raw.get("seed", 0)}
-        for key in ("at_s", "duration_s"):
-            value = step[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                    or (key == "duration_s" and value == 0):
-                raise LabError(f"{where}: {key} must be a number of seconds"
-                               f"{' > 0' if key == 'duration_s' else ' >= 0'}")
-            step[key] = float(value)
-        if isinstance(step["seed"], bool) or not isinstance(step["seed"], int):
-            raise LabError(f"{where}: seed must be an integer")
-        if step["target"] is not None and not isinstance(step["target"], str):
-            raise LabError(f"{where}: target must be a string (a node, a role or random)")
-        try:
-            make_fault(step["fault"], step["options"], step["target"])
-        except LabError as exc:
-            raise LabError(f"{where}: {exc}") from None
-        if out and step["at_s"] < out[-1]["at_s"] + out[-1]["duration_s"]:
-            raise LabError(f"{where}: starts at {step['at_s']:g} s, before step {number - 1} is healed "
-                           f"({out[-1]['at_s'] + out[-1]['duration_s']:g} s): steps run one at a time, in order")
-        out.append(step)
-    return out
+    def no_fit(self, total_s: float) -> str | None:
+        first = self.steps[0] if self.steps else None
+        if first is None or first["at_s"] + first["duration_s"] <= total_s:
+            return None
+        return (f"step 1 starts at {first['at_s']:g} s, its {first['duration_s']:g} s fault would end at "
+                f"{first['at_s'] + first['duration_s']:g} s, after the time limit of {total_s:g} s; "
+                "raise time_limit_s or start the step earlier")
+
+
+@dataclass(frozen=True)
+class FaultCount:
+    """A schedule within a time limit: how many faults it has room for and how many it plans."""
+
+    holds: int
+    plans: int
+
+
+def fault_count(schedule: Schedule | PinnedSchedule, total_s: float) -> FaultCount:
+    """Room vs plan; plans < holds when jitter (or a pinned step that ends too late) drops a fault."""
+    return FaultCount(schedule.holds(total_s), sum(1 for _ in schedule.decisions(total_s)))
+
+
+def require_a_fault(schedule: Schedule | PinnedSchedule, total_s: float) -> None:
+    """LabError, one line with the arithmetic, unless the schedule plans a fault within total_s for any seed:
+    a run without its faults would pass its fault gate with "0 of 0 applied"."""
+    reason = schedule.no_fit(total_s)
+    if reason:
+        raise LabError(f"nemesis: no fault fits: {reason}")
 
 
 def chaos_pick(rng: random.Random, inventory: Inventory | None, exclude: tuple[str, ...] = ()) -> FaultSpec:

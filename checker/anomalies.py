@@ -72,33 +72,65 @@ class Context:
             end = self.taken_at  # still running: every fault up to the snapshot touched it
         return start - MARGIN_S, (end if end is not None else start) + MARGIN_S
 
-    def touching(self, execution_id: str | None, nodes: Iterable[str] = ()) -> list[FaultWindow]:
-        """Fault windows overlapping the execution; with `nodes`, those acting on one of them (or on the
-        broker, the database or the network) when there are any."""
+    def touching(self, execution_id: str | None, nodes: Iterable[str] = (), roles: Iterable[str] = ()
+                 ) -> list[FaultWindow]:
+        """Fault windows overlapping the execution that acted on the anomaly: on one of its `nodes`, on a node of
+        one of its unnamed `roles` (a message any node of the role could have taken), or on the whole cluster's
+        communication (broker, database, network). With neither nodes nor roles, every overlapping window."""
         span = self.lifetime(execution_id)
         if span is None:
             return []
         overlapping = [w for w in self.windows if w.overlaps(*span)
                        and (self.only.get(id(w)) is None or execution_id in self.only[id(w)])]
-        wanted = set(nodes)
-        if wanted:
-            close = [w for w in overlapping if wanted & set(w.nodes) or w.kind in ("broker", "db", "partition",
-                                                                                    "netem", "message-loss")]
-            return close or overlapping
-        return overlapping
+        wanted, unnamed = set(nodes), set(roles)
+        if not wanted and not unnamed:
+            return overlapping
+        return [w for w in overlapping if acted_on(w, wanted, unnamed)]
 
     def make(self, cls: str, kind: str, checker: str, summary: str, *, execution_id: str | None = None,
              task_execution_id: str | None = None, action_execution_ids: Iterable[str] = (),
              nodes: Iterable[str] = (), evidence: Iterable[Any] = (), faults: list[FaultWindow] | None = None
              ) -> dict[str, Any]:
-        touching = faults if faults is not None else self.touching(execution_id, nodes)
+        nodes = sorted(set(nodes))
+        roles = unnamed_roles(cls, nodes)
+        touching = faults if faults is not None else self.touching(execution_id, nodes, roles)
         inside = {level: all(w.inside.get(level, True) for w in touching) for level in ("designed", "spec")}
         defect = cls in SAFETY or cls in ("log", "unclassified") or inside.get(self.level, True)
         return {"class": cls, "kind": kind, "defect": bool(defect), "inside": inside, "checker": checker,
                 "execution_id": execution_id, "task_execution_id": task_execution_id,
-                "action_execution_ids": sorted(set(action_execution_ids)), "nodes": sorted(set(nodes)),
-                "faults": [{"label": w.label, "inside": w.inside, "reasons": w.reasons} for w in touching],
+                "action_execution_ids": sorted(set(action_execution_ids)), "nodes": nodes,
+                "unnamed_roles": sorted(roles),
+                "faults": [fault_entry(w, set(nodes), roles) for w in touching],
                 "summary": summary, "evidence": list(evidence)[:5]}
+
+
+# The roles an anomaly is about whose node the lab cannot name: its messages went to a topic that every node of
+# the role consumes (results and heartbeats to the engines; run_action to the executors when no run was seen).
+UNNAMED_ROLES = {"abandoned-action": ("engine",), "lost-result": ("engine",), "stuck-execution": ("engine",),
+                 "errored-inside-promise": ("engine", "executor"), "missing-run": ("engine", "executor"),
+                 "lost-start": ("api", "engine"), "failed-but-created": ("engine",)}
+ACTION_CLASSES = ("abandoned-action", "stuck-execution", "missing-run")
+
+
+def unnamed_roles(cls: str, nodes: Iterable[str]) -> set[str]:
+    roles = set(UNNAMED_ROLES.get(cls, ()))
+    if cls in ACTION_CLASSES and not any(role_of(n) == "executor" for n in nodes):
+        roles.add("executor")  # no witnessed run names the executor that took its run_action
+    return roles - {role_of(n) for n in nodes}
+
+
+def acted_on(window: FaultWindow, nodes: set[str], roles: set[str]) -> list[str]:
+    """What of the anomaly the window acted on: its own nodes, "any <role>" for an unnamed role, or "the
+    cluster" for a broker, database or network fault; [] when it acted on none of it."""
+    hit = sorted(nodes & set(window.nodes))
+    hit += sorted({f"any {role_of(n)}" for n in window.nodes if role_of(n) in roles and n not in nodes})
+    return hit + (["the cluster"] if window.cluster_wide else [])
+
+
+def fault_entry(window: FaultWindow, nodes: set[str], roles: set[str]) -> dict[str, Any]:
+    return {"label": window.label, "fault": window.fault, "index": window.index, "nodes": list(window.nodes),
+            "acted_on": acted_on(window, nodes, roles) if (nodes or roles) else ["overlapped (nothing named)"],
+            "inside": window.inside, "reasons": window.reasons}
 
 
 # ---------------------------------------------------------------- per checker

@@ -22,6 +22,7 @@ from checker.perf import check_perf
 from checker.run_files import RunFiles
 from checker.verdict import verdict
 from history.events import NEMESIS, HistoryError
+from history.verdict import INVALID, UNKNOWN, label, merge, normal
 from cluster.errors import LabError
 
 LINEARIZABLE_TIME_LIMIT_S = 120.0
@@ -112,11 +113,7 @@ CHECKERS: dict[str, Callable[[RunFiles, float | None], dict[str, Any]]] = {
 
 
 def overall(verdicts: list[Any]) -> bool | str:
-    if any(v is False for v in verdicts):
-        return False
-    if any(v != True for v in verdicts):  # noqa: E712 - "unknown" and anything odd are not a pass
-        return "unknown"
-    return True
+    return merge(verdicts)
 
 
 def check_run(run_dir: str | Path, checkers: list[str] | None = None, settle_s: float | None = None
@@ -147,8 +144,11 @@ def _judged(files: RunFiles, results: dict[str, dict], gates: dict[str, dict]) -
     except LabError:
         raise
     except Exception as exc:  # noqa: BLE001 - a classifier bug must not lose the run's verdict
-        plain = overall([r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()])
-        return {"valid": False if plain is False else "unknown", "anomalies": [],
+        parts = [{"name": n, "kind": k, "verdict": normal(r.get("valid")), "reason": r.get("reason")
+                  or "no reason given", "excused": False}
+                 for k, group in (("checker", results), ("gate", gates)) for n, r in group.items()]
+        plain = merge(p["verdict"] for p in parts)
+        return {"valid": INVALID if plain is INVALID else UNKNOWN, "anomalies": [], "parts": parts,
                 "classifier_error": f"{exc.__class__.__name__}: {exc}"}
 
 
@@ -166,17 +166,23 @@ def _guarded(check: Callable[[RunFiles, float | None], dict[str, Any]], files: R
 
 
 def reasons(results: dict[str, dict], gates: dict[str, dict], judged: dict[str, Any] | None = None) -> list[str]:
-    """One line per defect, then per checker or gate that is not a plain pass: what a person reads first."""
+    """One line per defect, then per checker or gate that is not a plain pass, from the same parts the verdict
+    was merged from: a VALID run never lists an INVALID line."""
     judged = judged or {}
     lines = [f"DEFECT {a['class']}/{a['kind']}: {a['summary']}" for a in judged.get("anomalies") or []
              if a["defect"]][:20]
     if judged.get("classifier_error"):
         lines.append(f"UNKNOWN: classifying the anomalies crashed: {judged['classifier_error']}")
-    for kind, group in (("checker", results), ("gate", gates)):
-        for name, result in group.items():
-            if result.get("valid") is not True:
-                verdict = {False: "INVALID"}.get(result.get("valid"), "UNKNOWN")
-                lines.append(f"{verdict} ({kind} {name}): {result.get('reason') or 'no reason given'}")
+    parts = judged.get("parts")
+    if parts is None:
+        parts = [{"name": n, "kind": k, "verdict": normal(r.get("valid")), "reason": r.get("reason")
+                  or "no reason given", "excused": False}
+                 for k, group in (("checker", results), ("gate", gates)) for n, r in group.items()]
+    for part in parts:
+        if part["excused"]:
+            lines.append(f"EXPECTED ({part['kind']} {part['name']}): {part['reason']}")
+        elif part["verdict"] is not True:
+            lines.append(f"{label(part['verdict'])} ({part['kind']} {part['name']}): {part['reason']}")
     return lines
 
 

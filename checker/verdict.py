@@ -15,6 +15,7 @@ from checker.anomalies import Context, classify, summary
 from checker.promise import promise_json, promise_of
 from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE, RunFiles
 from history.events import FAIL
+from history.verdict import INVALID, VALID, merge, normal
 
 
 def built_to_succeed(files: RunFiles) -> set[str]:
@@ -29,15 +30,26 @@ def verdict(files: RunFiles, results: dict[str, dict[str, Any]], gates: dict[str
     runs = files.witness if files.has(WITNESS_FILE) else []
     ctx = Context(snapshot, runs, promise["windows"], promise["level"])
     anomalies = classify(ctx, results, gates, built_to_succeed(files) if snapshot else set())
-    undecided = [v for v in [r["valid"] for r in results.values()] + [g["valid"] for g in gates.values()]
-                 if v is not True and v is not False]
-    if any(a["defect"] for a in anomalies):
-        valid: bool | str = False
-    elif undecided:
-        valid = "unknown"
-    else:
-        valid = True
-    return {"valid": valid, "promise": promise_json(promise), "anomalies": anomalies, **summary(anomalies)}
+    parts = judged_parts(results, gates, anomalies)
+    valid = merge([p["verdict"] for p in parts] + [INVALID if any(a["defect"] for a in anomalies) else VALID])
+    return {"valid": valid, "promise": promise_json(promise), "anomalies": anomalies, "parts": parts,
+            **summary(anomalies)}
 
 
-__all__ = ["built_to_succeed", "verdict"]
+def judged_parts(results: dict[str, dict[str, Any]], gates: dict[str, dict[str, Any]],
+                 anomalies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every checker and gate as the verdict counts it. A checker that said false only about anomalies that are
+    all expected degradation (faults beyond the promise) is excused: it counts as held, and says why."""
+    parts = []
+    for kind, group in (("checker", results), ("gate", gates)):
+        for name, result in group.items():
+            value, reason = normal(result.get("valid")), result.get("reason") or "no reason given"
+            own = [a for a in anomalies if a.get("checker") == name]
+            excused = value is False and own and not any(a["defect"] for a in own)
+            if excused:
+                value, reason = VALID, f"expected degradation: {len(own)} anomalies, each beyond the promise ({reason})"
+            parts.append({"name": name, "kind": kind, "verdict": value, "reason": reason, "excused": bool(excused)})
+    return parts
+
+
+__all__ = ["built_to_succeed", "judged_parts", "verdict"]

@@ -27,27 +27,59 @@ class Signature:
     summary: str | None = None
 
     def matches(self, anomaly: dict[str, Any]) -> bool:
-        if anomaly.get("class") != self.cls or (self.kind is not None and anomaly.get("kind") != self.kind):
-            return False
+        return self.decide(anomaly)[0]
+
+    def decide(self, anomaly: dict[str, Any]) -> tuple[bool, str]:
+        """(matched, why). Class and kind must be equal (a signature without a kind matches nothing: it could
+        excuse any defect of its class); the summary regex must match; and the named fault must have acted on
+        the anomaly itself: on one of its own nodes, or on a node of a role whose node the anomaly cannot name
+        (a message every node of the role consumes), of the named role when one is given."""
+        if anomaly.get("class") != self.cls:
+            return False, f"class {anomaly.get('class')} is not {self.cls}"
+        if self.kind is None or anomaly.get("kind") != self.kind:
+            return False, (f"kind {anomaly.get('kind')} is not {self.kind}" if self.kind else
+                           "the finding names no kind, so it cannot tell this defect from another of its class")
         if self.summary is not None and not re.search(self.summary, str(anomaly.get("summary") or "")):
-            return False
-        faults = [parsed for parsed in (parse_label(f.get("label", "")) for f in anomaly.get("faults") or [])
-                  if parsed is not None]
-        if self.fault is not None:
-            faults = [f for f in faults if f[0] == self.fault]
-            if not faults:
-                return False
-        if self.role is None:
-            return True
-        # The role shows in the anomaly's nodes, or among the nodes of a (matching) fault that touched it.
-        roles = {role_of(str(n)) for n in anomaly.get("nodes") or []} | {r for _, rs in faults for r in rs}
-        return self.role in roles
+            return False, f"the summary does not match {self.summary!r}"
+        if self.fault is None:
+            return True, f"{self.cls}/{self.kind}" + (f" and the summary matches {self.summary!r}"
+                                                      if self.summary else "")
+        return self._fault_acted(anomaly)
+
+    def _fault_acted(self, anomaly: dict[str, Any]) -> tuple[bool, str]:
+        named = [f for f in anomaly.get("faults") or [] if _fault_name(f) == self.fault]
+        if not named:
+            return False, f"no {self.fault} fault touched it"
+        if any("acted_on" not in f for f in named):
+            return False, ("judged before the lab recorded what each fault acted on: re-judge the run "
+                           "(mistral-lab check RUN_DIR) to match it against the catalogue")
+        for entry in named:
+            hits = [h for h in entry["acted_on"] if self._role_fits(h)]
+            if hits:
+                return True, f"{entry.get('label')} acted on {', '.join(hits)} of the anomaly"
+        where = "; ".join(f"{f.get('label')} acted on {', '.join(f['acted_on']) or 'none of its nodes'}"
+                          for f in named)
+        whose = ", ".join(anomaly.get("nodes") or []) or "no named node"
+        return False, f"{where}; the anomaly is about {whose}" + (f" (needs a {self.role})" if self.role else "")
+
+    def _role_fits(self, hit: str) -> bool:
+        if hit == "the cluster" or hit.startswith("overlapped"):
+            return False  # a broker, database or network fault is not this finding's fault on this node
+        role = hit[len("any "):] if hit.startswith("any ") else role_of(hit)
+        return self.role is None or role == self.role
 
     def to_json(self) -> dict[str, Any]:
         data = {"class": self.cls, "kind": self.kind, "fault": self.fault, "role": self.role,
                 "summary": self.summary}
         return {k: v for k, v in data.items() if v is not None}
 
+
+
+def _fault_name(entry: dict[str, Any]) -> str | None:
+    if entry.get("fault"):
+        return str(entry["fault"])
+    parsed = parse_label(str(entry.get("label") or ""))
+    return parsed[0] if parsed else None
 
 
 def parse_label(label: str) -> tuple[str, set[str]] | None:
@@ -61,21 +93,27 @@ def parse_label(label: str) -> tuple[str, set[str]] | None:
 
 
 
-def match_anomalies(anomalies: list[dict[str, Any]], catalogue: list[Finding]) -> dict[str, list[dict]]:
-    """Each defect anomaly (by its index in `anomalies`) to the findings whose signature it matches."""
+def match_anomalies(anomalies: list[dict[str, Any]], catalogue: list[Any]) -> dict[str, list[dict]]:
+    """Each defect anomaly (by its index in `anomalies`) to the findings whose signature it matches, and every
+    known-versus-new decision with its reason (for each finding of the anomaly's class: matched or why not)."""
     known: dict[str, dict[str, Any]] = {}
     new: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
     for index, anomaly in enumerate(anomalies):
         if not anomaly.get("defect"):
             continue
-        hits = [f for f in catalogue if f.signature.matches(anomaly)]
+        judged = [(f, *f.signature.decide(anomaly)) for f in catalogue]
+        hits = [f for f, matched, _ in judged if matched]
         for finding in hits:
             known.setdefault(finding.id, {"id": finding.id, "title": finding.title, "anomalies": []})
             known[finding.id]["anomalies"].append(index)
+        decisions.append({"index": index, "class": anomaly.get("class"), "kind": anomaly.get("kind"),
+                          "nodes": anomaly.get("nodes") or [], "known": [f.id for f in hits],
+                          "reasons": {f.id: why for f, _, why in judged if f.signature.cls == anomaly.get("class")}})
         if not hits:
             new.append({"index": index, "class": anomaly.get("class"), "kind": anomaly.get("kind"),
                         "summary": anomaly.get("summary")})
-    return {"known_findings": list(known.values()), "new_defects": new}
+    return {"known_findings": list(known.values()), "new_defects": new, "catalogue_decisions": decisions}
 
 
 def verdict_after_catalogue(results: dict[str, Any], new_defects: list[dict]) -> Any:
@@ -89,8 +127,6 @@ def verdict_after_catalogue(results: dict[str, Any], new_defects: list[dict]) ->
     if results.get("interrupted") or results.get("classifier_error") or any(v not in (True, False) for v in decided):
         return "unknown"
     return True
-
-
 
 
 __all__ = ["Signature", "match_anomalies", "parse_label", "verdict_after_catalogue"]

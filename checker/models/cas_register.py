@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checker.models import Model, frozen
+from checker.models.base import Model, frozen
 from history.pairing import Operation
 
 

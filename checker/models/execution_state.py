@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, FrozenSet
 
-from checker.models import Model
+from checker.models.base import Model
 from history.mistral import CANCELLED, ERROR, SUCCESS
 from history.pairing import Operation
 

@@ -1,7 +1,7 @@
 """Porcupine's kv model: per-key strings that start as "", with get, put and append."""
 from __future__ import annotations
 
-from checker.models import Model
+from checker.models.base import Model
 from history.pairing import Operation
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
-from checker.models import Model, frozen
+from checker.models.base import Model, frozen
 from history.pairing import Operation
 
 # The (register, value) pairs that differ from 0. A frozenset, not a sorted tuple: register names of

@@ -1,7 +1,7 @@
 """One lock that starts free: acquire takes it (only if free), release frees it (only if held)."""
 from __future__ import annotations
 
-from checker.models import Model
+from checker.models.base import Model
 from history.pairing import Operation
 
 

@@ -9,6 +9,7 @@ import os
 from typing import Callable
 
 from history.events import Event, HistoryError
+from history.importers.text import read_text
 from history.pairing import validate_events
 
 Loader = Callable[[str], list[Event]]
@@ -44,19 +45,6 @@ FORMATS: dict[str, Loader] = {
     "jepsen-log": _jepsen_log,
     "porcupine-kv": _porcupine_kv,
 }
-
-
-def read_text(path: str) -> str:
-    """A file's text, or a HistoryError naming the file and why it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise HistoryError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise HistoryError("is a directory, not a history file", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryError(f"cannot read: {exc}", path=path) from None
 
 
 def guess_format(path: str) -> str:

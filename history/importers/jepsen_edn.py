@@ -49,7 +49,7 @@ def map_start_lines(text: str) -> list[int]:
 
 
 def load(path: str) -> list[Event]:
-    from history.importers import read_text
+    from history.importers.text import read_text
 
     text = read_text(path)
     try:

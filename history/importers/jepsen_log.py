@@ -74,7 +74,7 @@ def _cached_value(text: str, number: int, values: dict[str, Any]) -> Any:
 
 
 def load(path: str) -> list[Event]:
-    from history.importers import read_text
+    from history.importers.text import read_text
 
     events: list[Event] = []
     values: dict[str, Any] = {}

@@ -45,7 +45,7 @@ def _parse_edn(raw: str, number: int, index: int) -> Event:
 
 
 def load(path: str) -> list[Event]:
-    from history.importers import read_text
+    from history.importers.text import read_text
 
     events: list[Event] = []
     for number, raw in enumerate(read_text(path).splitlines(), start=1):

@@ -3,6 +3,10 @@
 Phases: up (or reuse a running lab) -> warm-up -> load with the nemesis for the time limit -> heal -> settle
 -> final snapshot -> log collection -> down (unless --keep) -> check -> report. Ctrl-C (or SIGTERM) at any
 point heals the cluster, keeps the history so far, checks it and marks the run interrupted.
+
+What only the pipeline knows - interrupted and in which phase, a lab failure, the nemesis's errors - goes into
+run.json before the run is judged, so `mistral-lab check RUN_DIR` applies it too: an interrupted run never
+re-judges VALID. A re-check keeps the judgement it replaces under judgements/ (results.json `rejudged_from`).
 """
 from __future__ import annotations
 
@@ -24,12 +28,14 @@ from cluster.control import Cluster
 from cluster.errors import LabError
 from lab.report import render_report
 from lab.spec import TestSpec, dump_spec
-from lab.store import check_writable, new_run_dir
+from lab.store import (check_writable, keep_previous_judgement, new_run_dir, read_object, recorded_outcome,
+                       update_run_file, write_results)
 
 console = Console(stderr=True)
 EXIT_BY_VERDICT = {True: 0, False: 1, "unknown": 2}
 EXIT_LAB_FAILED = 3
 NEMESIS_JOIN_TIMEOUT_S = 600.0  # a heal waits for restarted nodes to be ready; bounded all the same
+NOTHING_TO_CHECK = "the run stopped before the workload started: nothing to check"
 
 
 @dataclass
@@ -131,7 +137,7 @@ def config_drift(wanted: dict[str, dict[str, str]], running: dict[str, dict[str,
 
 def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: bool = False,
              reuse: bool = False, live: bool = True) -> RunOutcome:
-    from nemesis.heal import heal_cluster, interrupts_raise
+    from nemesis.heal import interrupts_raise
     from nemesis.schedule import NemesisRunner
     from workloads.recorder import HistoryRecorder
     from workloads.runner import HISTORY_FILE
@@ -150,7 +156,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
     state = LiveState()
     stop = threading.Event()
     nemesis = None
-    interrupted, lab_error = False, None
+    interrupted, lab_error, stopped_in = False, None, None
     with interrupts_raise():
         try:
             with _live_display(state, live):
@@ -171,28 +177,39 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                 state.enter("load + nemesis" if nemesis else "load")
                 _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state)
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted, stopped_in = True, state.phase
             console.print("[yellow]interrupted: healing the cluster and keeping the history so far[/]")
-        except LabError as exc:
-            lab_error = str(exc)
-            console.print(f"[red]lab failure:[/] {exc}")
-        except Exception as exc:  # the lab itself broke: keep and check what exists, exit 3
-            lab_error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        except Exception as exc:  # a LabError, or the lab itself broke: keep and check what exists, exit 3
+            lab_error, stopped_in = _lab_error(exc), state.phase
             console.print(f"[red]lab failure:[/] {lab_error}")
         finally:
             stop.set()
-            if _started(nemesis):
-                nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
-            if cluster.exists():
-                try:
-                    heal_cluster(cluster, wait=False)
-                except Exception as exc:  # healing must not hide the run's own outcome
-                    console.print(f"[red]heal failed:[/] {exc}")
-                _collect_logs(cluster, run_dir)
-                _collect_if_missing(cluster, run_dir)
-                if not keep and not reusing:
-                    cluster.down()
-    return finish_run(run_dir, spec, interrupted, lab_error, nemesis)
+            _wind_down(cluster, run_dir, nemesis, down=not keep and not reusing)
+    return finish_run(run_dir, spec, interrupted, lab_error, nemesis, stopped_in)
+
+
+def _lab_error(exc: Exception) -> str:
+    if isinstance(exc, LabError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _wind_down(cluster: Cluster, run_dir: Path, nemesis, down: bool) -> None:
+    """Heal, keep the logs (and the snapshot, if the workload never took it), then down unless kept."""
+    from nemesis.heal import heal_cluster
+
+    if _started(nemesis):
+        nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
+    if not cluster.exists():
+        return
+    try:
+        heal_cluster(cluster, wait=False)
+    except Exception as exc:  # healing must not hide the run's own outcome
+        console.print(f"[red]heal failed:[/] {exc}")
+    _collect_logs(cluster, run_dir)
+    _collect_if_missing(cluster, run_dir)
+    if down:
+        cluster.down()
 
 
 def _live_display(state: LiveState, live: bool):
@@ -224,7 +241,8 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) 
         run_workload(cluster, workload, run_dir, time_limit=spec.time_limit_s,
                      concurrency=int(load.get("concurrency", 4)), rate=load.get("rate", 10.0),
                      seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True,
-                     before_settle=heal_then_settle, after_setup=nemesis.start if nemesis is not None else None)
+                     before_settle=heal_then_settle, after_setup=nemesis.start if nemesis is not None else None,
+                     on_phase=state.enter)
     finally:
         if _started(nemesis):
             nemesis.stop()
@@ -256,7 +274,9 @@ def _collect_if_missing(cluster: Cluster, run_dir: Path) -> None:
         return
     try:
         run = json.loads(run_file.read_text())
-        ids = started_ids(run_dir, run.get("attempted_executions") or run.get("executions") or [])
+        recorded = [*(run.get("started_executions") or run.get("executions") or []),
+                    *(run.get("attempted_executions") or [])]
+        ids = started_ids(run_dir, list(dict.fromkeys(recorded)))
         collect_run_files(cluster, run_dir, ids)
     except Exception as exc:  # the cluster may be too broken to answer; the history is still checked
         console.print(f"[yellow]could not collect the witness log and snapshot:[/] {exc}")
@@ -288,47 +308,78 @@ def _collect_logs(cluster: Cluster, run_dir: Path) -> None:
 
 def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interrupted: bool = False,
                   lab_error: str | None = None, extra: dict | None = None) -> dict:
-    """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`."""
-    from checker.run_checks import check_run
+    """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`.
+    What the pipeline recorded (recorded_outcome) applies on every judgement, on top of the arguments; an
+    earlier results.json is kept under judgements/ first, and the new one names it in `rejudged_from`."""
     from lab.findings import apply_catalogue
 
-    try:
-        results = check_run(run_dir, spec_checkers or None)
-    except LabError as exc:
-        results = {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: checkers could not run: {exc}"],
-                   "notes": [f"checkers could not run: {exc}"]}
-    except Exception as exc:  # noqa: BLE001 - a crash in the checking layer still leaves a results.json
-        error = f"{exc.__class__.__name__}: {exc}"
-        results = {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: the checkers crashed: {error}"],
-                   "notes": [f"the checkers crashed: {error}"]}
-    if interrupted:
-        results["interrupted"] = True
-        results["note"] = "interrupted by the user: the history up to the interruption was checked"
-        if results["valid"] is True:  # a defect found before the interruption stands; a pass cannot
-            results["valid"] = "unknown"
-            results.setdefault("reasons", []).append("UNKNOWN: the run was interrupted before it finished")
-    if lab_error:
-        results["lab_error"] = lab_error
-    results.update(extra or {})
+    recorded = recorded_outcome(run_dir)
+    errors = recorded["nemesis_errors"]
+    extra = {**({"nemesis_errors": errors} if errors else {}), **(extra or {})}
+    previous = keep_previous_judgement(run_dir)
+    results = _judge(run_dir, spec_checkers)
+    _apply_interruption(results, interrupted or bool(recorded["interrupted"]), recorded["interrupted_phase"])
+    if lab_error or recorded["lab_error"]:
+        results["lab_error"] = lab_error or recorded["lab_error"]
+        if recorded["lab_error_phase"]:
+            results["lab_error_phase"] = recorded["lab_error_phase"]
+    results.update(extra)
+    if previous is not None:
+        results["rejudged_from"] = previous.as_posix()
     results.update(apply_catalogue(results))  # known vs new defects; `valid` stays the raw verdict
     return write_results(run_dir, results)
 
 
-def write_results(run_dir: Path, results: dict) -> dict:
-    """results.json with the overall verdict first, so a person (or `head`) sees it at once."""
-    ordered = {"valid": results.pop("valid"), **results}
-    (run_dir / "results.json").write_text(json.dumps(ordered, indent=1, default=str) + "\n")
-    return ordered
+def _judge(run_dir: Path, spec_checkers: list[str] | None) -> dict:
+    """The checkers' verdict; "unknown" with the reason when they cannot run or crash."""
+    from checker.run_checks import check_run
+
+    if "workload" not in read_object(run_dir / "run.json", {"workload": None}):  # only the pipeline's fields
+        return {"valid": "unknown", "checkers": {}, "note": NOTHING_TO_CHECK}
+    try:
+        return check_run(run_dir, spec_checkers or None)
+    except LabError as exc:
+        return {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: checkers could not run: {exc}"],
+                "notes": [f"checkers could not run: {exc}"]}
+    except Exception as exc:  # noqa: BLE001 - a crash in the checking layer still leaves a results.json
+        error = f"{exc.__class__.__name__}: {exc}"
+        return {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: the checkers crashed: {error}"],
+                "notes": [f"the checkers crashed: {error}"]}
 
 
-def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis) -> RunOutcome:
-    extra = {"nemesis_errors": nemesis.errors} if nemesis is not None and nemesis.errors else {}
-    if not (run_dir / "run.json").exists():
-        results = write_results(run_dir, {"valid": "unknown", "checkers": {}, "interrupted": interrupted,
-                                          "lab_error": lab_error,
-                                          "note": "the run stopped before the workload started: nothing to check"})
-    else:
-        results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error, extra)
+def _apply_interruption(results: dict, interrupted: bool, phase: str | None) -> None:
+    """A defect found before the interruption stands; a pass cannot."""
+    if not interrupted:
+        return
+    results["interrupted"] = True
+    if phase:
+        results["interrupted_phase"] = phase
+    where = f" in phase {phase}" if phase else ""
+    note = f"interrupted by the user{where}: the history up to the interruption was checked"
+    results["note"] = "; ".join(n for n in (results.get("note"), note) if n)
+    if results["valid"] is True:
+        results["valid"] = "unknown"
+        results.setdefault("reasons", []).append(f"UNKNOWN: the run was interrupted{where} before it finished")
+
+
+def record_outcome(run_dir: Path, interrupted: bool, lab_error: str | None, phase: str | None,
+                   nemesis_errors: list[str]) -> None:
+    """Into run.json (created if the workload never wrote it), before the run is judged."""
+    fields = {"interrupted": interrupted, "interrupted_phase": phase if interrupted else None,
+              "lab_error": lab_error, "lab_error_phase": phase if lab_error else None,
+              "nemesis_errors": list(nemesis_errors)}
+    try:
+        update_run_file(run_dir, fields)
+    except OSError as exc:  # the judgement below still gets them as arguments
+        console.print(f"[red]could not record the run's outcome in run.json:[/] {exc}")
+
+
+def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis,
+               phase: str | None = None) -> RunOutcome:
+    errors = list(nemesis.errors) if nemesis is not None and nemesis.errors else []
+    record_outcome(run_dir, interrupted, lab_error, phase, errors)
+    results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error,
+                            {"nemesis_errors": errors} if errors else None)
     render_report(run_dir)
     return RunOutcome(run_dir, results["valid"], interrupted, lab_error, results.get("verdict_after_catalogue"),
                       results.get("known_findings") or [], results.get("new_defects") or [])

@@ -13,6 +13,7 @@ from cluster.errors import LabError
 from lab.store import DEFAULT_STORE, list_runs, write_index
 
 out = Console()
+err = Console(stderr=True)
 
 
 def run(
@@ -123,8 +124,10 @@ def _require_run_dir(run_dir: Path) -> None:
 
 
 def check_run_dir_command(run_dir: Path, as_json: bool) -> int:
-    """`mistral-lab check RUN_DIR`: re-run a stored run's checkers offline, rewrite results.json."""
-    from lab.run import check_run_dir
+    """`mistral-lab check RUN_DIR`: re-run a stored run's checkers offline, rewrite results.json (the previous
+    one is kept under judgements/). Exit as `run` does: 0 valid, 1 invalid, 2 unknown (an interrupted run is
+    never VALID), 3 the run recorded a lab failure and found no defect."""
+    from lab.run import RunOutcome, check_run_dir
     from lab.spec import spec_from_run
 
     spec = spec_from_run(run_dir) if (run_dir / "test.yaml").exists() else None
@@ -134,8 +137,24 @@ def check_run_dir_command(run_dir: Path, as_json: bool) -> int:
     else:
         for name, result in results.get("checkers", {}).items():
             out.print(f"{name:<26} {str(result.get('valid')):<8} {result.get('summary', '')}", highlight=False)
-        out.print(f"valid: {results['valid']}")
-    return {True: 0, False: 1}.get(results["valid"], 2)
+        out.print(f"valid: {results['valid']}", highlight=False)
+    for line in rejudge_lines(run_dir, results):  # stderr under --json: stdout stays one JSON object
+        (err if as_json else out).print(line, highlight=False, markup=False, soft_wrap=True)
+    outcome = RunOutcome(run_dir, results["valid"], bool(results.get("interrupted")), results.get("lab_error"))
+    return outcome.exit_for(strict=True)  # the raw verdict, as `check` always reported
+
+
+def rejudge_lines(run_dir: Path, results: dict) -> list[str]:
+    """What the re-check carried over from the run, and where the judgement it replaced is kept."""
+    lines = []
+    if results.get("interrupted"):
+        phase = results.get("interrupted_phase")
+        lines.append(f"interrupted{f' in phase {phase}' if phase else ''}: the run cannot be VALID")
+    if results.get("lab_error"):
+        lines.append(f"lab failure recorded by the run: {results['lab_error']}")
+    if results.get("rejudged_from"):
+        lines.append(f"previous judgement kept in {run_dir / results['rejudged_from']}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

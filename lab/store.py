@@ -2,19 +2,27 @@
 
 A run directory holds everything needed to re-check and re-render it offline: history.jsonl, witness.jsonl,
 mistral-snapshot.json, results.json, test.yaml, compose.yaml, logs/<node>.log, report.html and PNG plots.
+Every earlier judgement a re-check replaced is kept as judgements/results-<UTC timestamp>.json.
 """
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cluster.errors import LabError
 
 DEFAULT_STORE = Path("store")
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.json"
+JUDGEMENTS_DIR = "judgements"
+# run.json fields the run pipeline records (absent in runs stored before it did: their results.json stands in)
+PIPELINE_FIELDS = ("interrupted", "interrupted_phase", "lab_error", "lab_error_phase", "nemesis_errors")
 
 
 @dataclass
@@ -98,3 +106,75 @@ def write_index(store: Path, runs: list[RunSummary]) -> Path:
     out = store / "index.html"
     out.write_text(page)
     return out
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], sort_keys: bool = True) -> Path:
+    """A temporary file renamed over `path`: a crash or Ctrl-C never leaves half a file behind."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=sort_keys, default=str) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def update_run_file(run_dir: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    """Create or update run.json with `fields` (the workload runner writes it at the end of load; a run stopped
+    earlier has none yet). An unreadable run.json is kept aside as run.json.unreadable, never lost."""
+    path = run_dir / RUN_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            data = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            loaded = None
+        if not isinstance(loaded, dict):
+            path.replace(run_dir / f"{RUN_FILE}.unreadable")
+    data.update(fields)
+    write_json_atomic(path, data)
+    return data
+
+
+def keep_previous_judgement(run_dir: Path) -> Path | None:
+    """Copy results.json to judgements/results-<UTC timestamp>.json before a re-check replaces it; never
+    overwrites an earlier copy. Returns the copy's path relative to run_dir (None: nothing judged yet)."""
+    source = run_dir / RESULTS_FILE
+    if not source.exists():
+        return None
+    content = source.read_bytes()
+    folder = run_dir / JUDGEMENTS_DIR
+    folder.mkdir(exist_ok=True)
+    now = time.time()  # microseconds: two re-checks in one second still sort in the order they ran
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+    for suffix in itertools.count(1):
+        target = folder / (f"results-{stamp}.json" if suffix == 1 else f"results-{stamp}-{suffix}.json")
+        try:
+            with target.open("xb") as out:  # exclusive: an earlier copy is never overwritten
+                out.write(content)
+            return target.relative_to(run_dir)
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def read_object(path: Path, default: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object file; `default` when it is absent or unreadable (the checkers report that themselves)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+    return data if isinstance(data, dict) else default
+
+
+def recorded_outcome(run_dir: Path) -> dict[str, Any]:
+    """PIPELINE_FIELDS from run.json; a run stored before the pipeline recorded them there falls back on its
+    previous judgement, so a re-check never forgets an interruption or a lab failure."""
+    run = read_object(run_dir / RUN_FILE, {})
+    previous = read_object(run_dir / RESULTS_FILE, {})
+    return {name: run[name] if name in run else previous.get(name) for name in PIPELINE_FIELDS}
+
+
+def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """results.json with the overall verdict first, so a person (or `head`) sees it at once; written atomically."""
+    ordered = {"valid": results.pop("valid"), **results}
+    write_json_atomic(run_dir / RESULTS_FILE, ordered, sort_keys=False)
+    return ordered

@@ -3,7 +3,10 @@
     load_catalogue(directory=None) -> [Finding]          findings/<id>.yaml, each validated (one LabError line)
     match_anomalies(anomalies, catalogue) -> {"known_findings", "new_defects"}
     apply_catalogue(results) -> {"known_findings", "new_defects", "verdict_after_catalogue", ...}
-    replay_finding(finding, tries, run_fn, store) -> Replay   (try k runs with seed + k - 1)
+    contradictions(finding) -> [str]                     the file's text against its recorded reproductions
+    min_rate_change_problems(old, new) -> [str]          a min_rate lowered with the replay that measured less
+
+Replays (try k runs with seed + k - 1, counted only when conclusive) are in lab.findings_replay.
 
 A run's defect anomaly is *known* when a finding's signature matches it (class, optional kind, fault, role,
 summary regex); every other defect is *new*. `valid` in results.json stays the raw verdict; the catalogue
@@ -22,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import yaml
 
@@ -30,7 +33,6 @@ from checker.anomalies import CLASSES
 from cluster.errors import LabError
 from cluster.topology import INFRA_ROLES, MISTRAL_ROLES
 from lab.known_defects import Signature, match_anomalies, parse_label, verdict_after_catalogue  # noqa: F401 - re-exported
-from lab.spec import TestSpec, apply_overrides, load_spec
 
 FINDINGS_ENV = "MISTRAL_LAB_FINDINGS"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "findings"
@@ -40,15 +42,32 @@ DEFAULT_MIN_RATE = Fraction(2, 3)
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 WORD_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-REQUIRED = ("id", "title", "class", "mistral_version", "spec", "seed", "signature", "what_happens", "why", "breaks",
-            "tries", "reproduced")
-OPTIONAL = ("kind", "evidence", "first_seen", "min_rate", "replayed")
+REQUIRED = ("id", "title", "class", "kind", "mistral_version", "spec", "seed", "signature", "what_happens", "why",
+            "breaks", "min_rate_basis", "tries", "reproduced")
+OPTIONAL = ("evidence", "first_seen", "min_rate", "replayed")
 SIGNATURE_FIELDS = ("class", "kind", "fault", "role", "summary")
 EVIDENCE_FIELDS = ("nodes", "rpc", "code_path", "log_lines")
 RECORDED = ("tries", "reproduced", "replayed")  # the fields `findings --record` rewrites in place
+BASIS_FIELDS = ("tries", "reproduced", "date")
+FIRM_BASIS_TRIES = 6  # a min_rate fixed from fewer tries is provisional
+# Phrases that say a finding was never seen or confirmed: false once a replay reproduced it.
+UNSEEN_RE = re.compile(r"\b(?:not yet|never(?: been)?) seen\b|\bnot yet (?:been )?(?:confirmed|reproduced)\b"
+                       r"|\bto be confirmed by (?:a )?replays?\b|\bexpected, to be confirmed\b", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- model
+@dataclass(frozen=True)
+class Basis:
+    """The replays min_rate was fixed from: tries, how many reproduced, and when."""
+
+    tries: int
+    reproduced: int
+    date: str
+
+    def __str__(self) -> str:
+        return f"{self.reproduced} of {self.tries} ({self.date})"
+
+
 @dataclass
 class Finding:
     id: str
@@ -64,7 +83,8 @@ class Finding:
     tries: int
     reproduced: int
     path: Path
-    kind: str | None = None
+    kind: str
+    min_rate_basis: Basis
     min_rate: Fraction = DEFAULT_MIN_RATE
     evidence: dict[str, list[str]] = field(default_factory=dict)
     first_seen: dict[str, str] | None = None
@@ -73,6 +93,11 @@ class Finding:
     def required(self, tries: int) -> int:
         """How many of `tries` must reproduce for the finding to stand as catalogued."""
         return required_reproductions(self.min_rate, tries)
+
+    @property
+    def provisional(self) -> bool:
+        """min_rate rests on fewer than FIRM_BASIS_TRIES tries: a figure to confirm, not a measured rate."""
+        return self.min_rate_basis.tries < FIRM_BASIS_TRIES
 
 
 def required_reproductions(min_rate: Fraction, tries: int) -> int:
@@ -89,12 +114,31 @@ def load_catalogue(directory: Path | None = None, ids: Iterable[str] = ()) -> li
     directory = directory or catalogue_dir()
     found = sorted((load_finding(p) for p in directory.glob("*.yaml")), key=lambda f: f.id) \
         if directory.is_dir() else []
+    check_spec_copies(directory / "specs")
     wanted = list(ids)
     unknown = [i for i in wanted if i not in {f.id for f in found}]
     if unknown:
         known = ", ".join(f.id for f in found) or "none"
         raise LabError(f"unknown finding {unknown[0]!r} in {directory} (catalogued: {known})")
     return [f for f in found if f.id in wanted] if wanted else found
+
+
+def check_spec_copies(specs: Path) -> None:
+    """One spec may serve several findings; a second file with the same content under another name may not (it
+    splits one finding's runs across two store folders and drifts apart unseen). `name` aside, they must differ."""
+    seen: dict[str, Path] = {}
+    for path in sorted(specs.glob("*.y*ml")) if specs.is_dir() else []:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # not a spec at all: load_spec names the problem when it is replayed
+        if not isinstance(data, dict):
+            continue
+        key = json.dumps({k: v for k, v in data.items() if k != "name"}, sort_keys=True, default=str)
+        if key in seen:
+            raise LabError(f"{path}: the same spec as {seen[key].name} under another name: point the findings at "
+                           f"{seen[key].name} and delete this copy")
+        seen[key] = path
 
 
 def _line_of(node: yaml.Node | None, path: tuple[str, ...]) -> int | None:
@@ -162,7 +206,7 @@ def _validate(c: _Checker) -> Finding:
     cls = c.text("class", data["class"])
     if cls not in CLASSES:
         raise c.fail("class", f"unknown anomaly class {cls!r} (one of {', '.join(CLASSES)})")
-    kind = c.text("kind", data["kind"]) if data.get("kind") is not None else None
+    kind = c.text("kind", data["kind"], WORD_RE, "the anomaly kind, e.g. heartbeat or task-rerun")
     seed = data["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise c.fail("seed", "must be an integer")
@@ -172,13 +216,15 @@ def _validate(c: _Checker) -> Finding:
     breaks = data["breaks"]
     if breaks not in LEVELS:
         raise c.fail("breaks", "the promise level it breaks: designed or spec")
+    min_rate = _min_rate(c)
     return Finding(
         id=ident, title=c.text("title", data["title"]), cls=cls, kind=kind,
         mistral_version=c.text("mistral_version", str(data["mistral_version"]), VERSION_RE, "a version like 23.0.0"),
         spec=_spec_path(c), seed=seed, signature=_signature(c, cls, kind),
         what_happens=c.text("what_happens", data["what_happens"]), why=c.text("why", data["why"]), breaks=breaks,
-        tries=tries, reproduced=reproduced, path=path, min_rate=_min_rate(c), evidence=_evidence(c),
-        first_seen=_first_seen(c), replayed=str(data["replayed"]) if data.get("replayed") is not None else None)
+        tries=tries, reproduced=reproduced, path=path, min_rate=min_rate, min_rate_basis=_basis(c, min_rate),
+        evidence=_evidence(c), first_seen=_first_seen(c),
+        replayed=str(data["replayed"]) if data.get("replayed") is not None else None)
 
 
 def _spec_path(c: _Checker) -> Path:
@@ -192,7 +238,7 @@ def _spec_path(c: _Checker) -> Path:
     return spec
 
 
-def _signature(c: _Checker, cls: str, kind: str | None) -> Signature:
+def _signature(c: _Checker, cls: str, kind: str) -> Signature:
     raw = c.data["signature"]
     if not isinstance(raw, dict):
         raise c.fail("signature", f"a mapping with fields {', '.join(SIGNATURE_FIELDS)}")
@@ -205,7 +251,9 @@ def _signature(c: _Checker, cls: str, kind: str | None) -> Signature:
         parts[key] = None if value is None else c.text(f"signature.{key}", value)
     if parts["class"] not in (None, cls):
         raise c.fail("signature.class", f"{parts['class']!r} differs from the finding's class {cls!r}")
-    if parts["kind"] is not None and kind is not None and parts["kind"] != kind:
+    if parts["kind"] is None:  # a signature without a kind would claim any defect of the class
+        raise c.fail("signature.kind", f"required: the anomaly kind, the finding's kind {kind!r}")
+    if parts["kind"] != kind:
         raise c.fail("signature.kind", f"{parts['kind']!r} differs from the finding's kind {kind!r}")
     if parts["fault"] is not None and not WORD_RE.match(parts["fault"]):
         raise c.fail("signature.fault", "a fault name as in the anomaly's fault label (scale, pause, kill, ...)")
@@ -232,6 +280,41 @@ def _min_rate(c: _Checker) -> Fraction:
     return rate
 
 
+def _basis(c: _Checker, min_rate: Fraction) -> Basis:
+    """min_rate_basis: {tries, reproduced, date}, the replays min_rate was fixed from; min_rate may not claim more
+    than they showed."""
+    raw = c.data["min_rate_basis"]
+    if not isinstance(raw, dict):
+        raise c.fail("min_rate_basis", "a mapping {tries: N, reproduced: M, date: YYYY-MM-DD}: the replays "
+                     "min_rate was fixed from")
+    for key in raw:
+        if key not in BASIS_FIELDS:
+            raise c.fail(f"min_rate_basis.{key}", f"unknown field (known: {', '.join(BASIS_FIELDS)})")
+    counts = {}
+    for key in ("tries", "reproduced"):
+        value = raw.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise c.fail(f"min_rate_basis.{key}", "required, an integer >= 0")
+        counts[key] = value
+    if counts["reproduced"] > counts["tries"]:
+        raise c.fail("min_rate_basis.reproduced", f"{counts['reproduced']} is more than tries ({counts['tries']})")
+    if counts["tries"] and Fraction(counts["reproduced"], counts["tries"]) < min_rate:
+        raise c.fail("min_rate", f"{min_rate} is more than its basis showed ({counts['reproduced']} of "
+                     f"{counts['tries']})")
+    return Basis(counts["tries"], counts["reproduced"], _date(c, "min_rate_basis.date", raw.get("date")))
+
+
+def _date(c: _Checker, name: str, raw: Any) -> str:
+    if isinstance(raw, str):
+        try:
+            raw = datetime.date.fromisoformat(raw)
+        except ValueError:
+            raw = None
+    if not isinstance(raw, datetime.date):
+        raise c.fail(name, "a date, YYYY-MM-DD")
+    return raw.isoformat()
+
+
 def _evidence(c: _Checker) -> dict[str, list[str]]:
     raw = c.data.get("evidence")
     if raw is None:
@@ -252,18 +335,45 @@ def _first_seen(c: _Checker) -> dict[str, str] | None:
         return None  # a candidate nobody has seen in a run yet
     if not isinstance(raw, dict) or set(raw) - {"date", "run"} or "date" not in raw:
         raise c.fail("first_seen", "a mapping with date (YYYY-MM-DD) and run (the run dir or test name)")
-    date = raw["date"]
-    if isinstance(date, str):
-        try:
-            date = datetime.date.fromisoformat(date)
-        except ValueError:
-            date = None
-    if not isinstance(date, datetime.date):
-        raise c.fail("first_seen.date", "a date, YYYY-MM-DD")
+    date = _date(c, "first_seen.date", raw["date"])
     run = raw.get("run")
     if run is not None:
         c.text("first_seen.run", run)
-    return {"date": date.isoformat(), **({"run": run} if run else {})}
+    return {"date": date, **({"run": run} if run else {})}
+
+
+# ---------------------------------------------------------------- the catalogue's own consistency
+def contradictions(finding: Finding) -> list[str]:
+    """What the finding's file says against what its replays recorded: once a try reproduced it, nothing may call
+    it unseen or unconfirmed, and first_seen must say when it was first seen."""
+    if finding.reproduced == 0:
+        return []
+    problems = [] if finding.first_seen else [f"{finding.path}: first_seen is null but {finding.reproduced} of "
+                                              f"{finding.tries} tries reproduced it"]
+    for number, line in enumerate(finding.path.read_text().splitlines(), 1):
+        match = UNSEEN_RE.search(line)
+        if match:
+            problems.append(f"{finding.path}:{number}: says {match.group(0)!r} but {finding.reproduced} of "
+                            f"{finding.tries} tries reproduced it")
+    return problems
+
+
+def min_rate_change_problems(old_text: str, new_text: str) -> list[str]:
+    """A change to one finding file: min_rate may not be lowered in the change that records a lower rate (the
+    replay that missed must not also move the bar), and a changed min_rate needs a new basis."""
+    old, new = (yaml.safe_load(text) or {} for text in (old_text, new_text))
+    if not (isinstance(old, dict) and isinstance(new, dict)) or "min_rate" not in old or "min_rate" not in new:
+        return []
+    before, after = Fraction(str(old["min_rate"])), Fraction(str(new["min_rate"]))
+    if before == after:
+        return []
+    problems = []
+    recorded = [k for k in ("tries", "reproduced") if old.get(k) != new.get(k)]
+    if after < before and recorded:
+        problems.append(f"min_rate lowered {before} -> {after} in the change that records {', '.join(recorded)}")
+    if "min_rate_basis" in old and old.get("min_rate_basis") == new.get("min_rate_basis"):
+        problems.append(f"min_rate changed {before} -> {after} with the same min_rate_basis")
+    return problems
 
 
 # ---------------------------------------------------------------- known versus new
@@ -279,164 +389,8 @@ def apply_catalogue(results: dict[str, Any], directory: Path | None = None) -> d
             **extra}
 
 
-# ---------------------------------------------------------------- replays
-class _SourceSpec(TestSpec):
-    """A spec whose cluster builds Mistral from a local tree. Not a dataclass of its own: mistral_src is no
-    field, so the run's test.yaml stays a plain, replayable spec (topology.json records the source)."""
-
-    mistral_src: str | None = None
-
-    def topology(self, lab_name: str):
-        topology = super().topology(lab_name)
-        topology.mistral_src = self.mistral_src
-        return topology
 
 
-def finding_spec(finding: Finding, seed: int, mistral_version: str | None = None,
-                 mistral_src: Path | None = None) -> TestSpec:
-    """The finding's spec at `seed`, against its own Mistral version unless told otherwise."""
-    spec = apply_overrides(load_spec(str(finding.spec)), seed=seed)
-    spec.mistral_version = mistral_version or finding.mistral_version
-    if mistral_src is None:
-        return spec
-    patched = _SourceSpec(**spec.to_dict())
-    patched.mistral_src = str(mistral_src)
-    return patched
-
-
-@dataclass
-class Try:
-    seed: int
-    run_dir: str | None
-    matched: bool
-    valid: Any = None
-    anomaly_counts: dict[str, int] = field(default_factory=dict)
-    lab_error: str | None = None
-    interrupted: bool = False
-
-    @property
-    def conclusive(self) -> bool:
-        """The try says something about the finding: it showed the defect, or it ran to a decided verdict. A
-        try that crashed, was interrupted or ended UNKNOWN (a fault never applied, nothing exercised) without
-        showing it neither reproduces nor refutes the finding."""
-        if self.matched:
-            return True
-        return self.valid in (True, False) and not self.lab_error and not self.interrupted
-
-
-@dataclass
-class Replay:
-    finding: Finding
-    tries: list[Try] = field(default_factory=list)  # every attempt, conclusive or not
-
-    @property
-    def counted(self) -> list[Try]:
-        return [t for t in self.tries if t.conclusive]
-
-    @property
-    def inconclusive(self) -> int:
-        return len(self.tries) - len(self.counted)
-
-    @property
-    def reproduced(self) -> int:
-        return sum(t.matched for t in self.tries)
-
-    @property
-    def required(self) -> int:
-        return self.finding.required(len(self.counted))
-
-    @property
-    def ok(self) -> bool:
-        """Reproduces as catalogued: at least min_rate of the conclusive tries (and at least one of those)."""
-        return bool(self.counted) and self.reproduced >= self.required
-
-    @property
-    def anomaly_counts(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for one in self.tries:
-            for cls, n in one.anomaly_counts.items():
-                total[cls] = total.get(cls, 0) + n
-        return dict(sorted(total.items()))
-
-    def to_json(self, status: str | None = None) -> dict[str, Any]:
-        data = {"id": self.finding.id, "class": self.finding.cls, "tries": len(self.counted),
-                "inconclusive": self.inconclusive, "reproduced": self.reproduced,
-                "anomaly_counts": self.anomaly_counts, "required": self.required, "ok": self.ok,
-                "runs": [{**t.__dict__, "conclusive": t.conclusive} for t in self.tries]}
-        return {**data, "status": status} if status else data
-
-
-RunFn = Callable[[TestSpec, Path], Any]  # (spec, store) -> an outcome with run_dir, lab_error, interrupted
-
-
-def read_results(run_dir: Path | None) -> dict[str, Any]:
-    path = Path(run_dir) / "results.json" if run_dir else None
-    if path is None or not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def judge_try(finding: Finding, seed: int, outcome: Any) -> Try:
-    """One try from its stored results.json: did a defect matching the signature show up?"""
-    run_dir = getattr(outcome, "run_dir", None)
-    results = read_results(run_dir)
-    matched = any(a.get("defect") and finding.signature.matches(a) for a in results.get("anomalies") or [])
-    return Try(seed=seed, run_dir=str(run_dir) if run_dir else None, matched=matched, valid=results.get("valid"),
-               anomaly_counts=dict(results.get("anomaly_counts") or {}),
-               lab_error=getattr(outcome, "lab_error", None), interrupted=bool(getattr(outcome, "interrupted", False)))
-
-
-def replay_finding(finding: Finding, tries: int, run_fn: RunFn, store: Path, mistral_version: str | None = None,
-                   mistral_src: Path | None = None, on_try: Callable[[Finding, Try], None] | None = None) -> Replay:
-    """Run the finding's spec until `tries` tries were conclusive, each on a fresh cluster: attempt 1 with the
-    catalogued seed, attempt k with seed + k - 1. An inconclusive attempt (see Try.conclusive) is replaced by
-    one more, at most `tries` extra attempts in all. Stops early when a run was interrupted (Ctrl-C)."""
-    replay = Replay(finding)
-    for k in range(2 * tries):
-        if len(replay.counted) >= tries:
-            break
-        seed = finding.seed + k
-        spec = finding_spec(finding, seed, mistral_version, mistral_src)
-        one = judge_try(finding, seed, run_fn(spec, store))
-        replay.tries.append(one)
-        if on_try is not None:
-            on_try(finding, one)
-        if one.interrupted:
-            break
-    return replay
-
-
-def record_replay(replay: Replay, today: datetime.date | None = None) -> None:
-    """Write tries, reproduced and replayed back into the finding's file, keeping every other line as is.
-    Only conclusive tries count; a replay without any (every run crashed or was cut short) records nothing."""
-    finding = replay.finding
-    if not replay.counted:
-        return
-    values = {"tries": str(len(replay.counted)), "reproduced": str(replay.reproduced),
-              "replayed": (today or datetime.date.today()).isoformat()}
-    text = finding.path.read_text()
-    for key, value in values.items():
-        pattern = re.compile(rf"^{key}:.*$", re.MULTILINE)
-        text = pattern.sub(f"{key}: {value}", text, count=1) if pattern.search(text) else \
-            text.rstrip("\n") + f"\n{key}: {value}\n"
-    finding.path.write_text(text)
-    load_finding(finding.path)  # what was written must still load
-
-
-def latest_matching_run(finding: Finding, store: Path) -> Path | None:
-    """The newest stored run of the finding's spec whose defects include one matching its signature."""
-    name = load_spec(str(finding.spec)).name
-    for results in sorted((store / name).glob("*/results.json"), reverse=True):
-        anomalies = read_results(results.parent).get("anomalies") or []
-        if any(a.get("defect") and finding.signature.matches(a) for a in anomalies):
-            return results.parent
-    return None
-
-
-__all__ = ["CLASSES", "Finding", "Replay", "Signature", "Try", "apply_catalogue", "catalogue_dir", "finding_spec",
-           "judge_try", "latest_matching_run", "load_catalogue", "load_finding", "match_anomalies",
-           "record_replay", "replay_finding", "required_reproductions", "verdict_after_catalogue"]
+__all__ = ["CLASSES", "Basis", "FIRM_BASIS_TRIES", "Finding", "Signature", "apply_catalogue", "catalogue_dir",
+           "check_spec_copies", "contradictions", "load_catalogue", "load_finding", "match_anomalies",
+           "min_rate_change_problems", "required_reproductions", "verdict_after_catalogue"]

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cluster.errors import LabError
+from lab.findings import FIRM_BASIS_TRIES
+from lab.findings_replay import CAP_TEXT, GONE, INCONCLUSIVE, REPRODUCES, extra_attempts
 from lab.store import DEFAULT_STORE
 
 out = Console()
@@ -23,20 +25,14 @@ def _default_run(spec, store: Path) -> Any:
     return run_test(spec, store)  # a fresh cluster per try: run_test brings one up and takes it down
 
 
-def status_of(replay, patched: bool) -> str:
-    if not replay.counted:  # every try crashed, was cut short or exercised nothing
-        return "INCONCLUSIVE"
-    if patched:  # against a patched Mistral the question is whether the defect is gone
-        return "still there" if replay.reproduced else "gone"
-    return "reproduces" if replay.ok else "NOT REPRODUCED"
-
-
 def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, mistral_version: str | None = None,
                mistral_src: Path | None = None, record: bool = False,
                run_fn: Callable[[Any, Path], Any] | None = None, directory: Path | None = None) -> int:
-    """Replay each selected finding `tries` times; print a table (or JSON lines); 0 when every finding
-    reproduces at its min_rate, 1 otherwise. `run_fn` is injectable so tests need no Docker."""
-    from lab.findings import finding_spec, load_catalogue, record_replay, replay_finding
+    """Replay each selected finding: `tries` conclusive tries asked, inconclusive ones replaced up to the cap;
+    print a table (or JSON lines). Exit 0 when every finding reproduces at its min_rate, 1 when one is below it,
+    2 when one is inconclusive and none is below. `run_fn` is injectable so tests need no Docker."""
+    from lab.findings import load_catalogue
+    from lab.findings_replay import finding_spec, record_replay, replay_finding
 
     if tries < 1:
         raise LabError(f"--tries {tries}: must be at least 1")
@@ -49,54 +45,73 @@ def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, m
         raise LabError(f"no findings in {directory or 'the catalogue'}")
     for finding in catalogue:  # every spec validated before the first cluster starts
         finding_spec(finding, finding.seed, mistral_version, mistral_src)
-    run = run_fn or _default_run
     replays = []
     for finding in catalogue:
-        err.print(f"[findings] {finding.id}: {tries} tries from seed {finding.seed}", markup=False, highlight=False,
-                  soft_wrap=True)
-        replay = replay_finding(finding, tries, run, store, mistral_version, mistral_src, on_try=_say_try)
+        _say(f"{finding.id}: {tries} tries asked from seed {finding.seed}; {CAP_TEXT} "
+             f"(cap {tries + extra_attempts(tries)} attempts)")
+        replay = replay_finding(finding, tries, run_fn or _default_run, store, mistral_version, mistral_src,
+                                on_try=_say_try)
         replays.append(replay)
-        # Only a replay of the catalogued version may update the catalogue.
+        # Only a conclusive replay of the catalogued version may update the catalogue.
         if record and mistral_src is None and mistral_version in (None, finding.mistral_version):
-            record_replay(replay)
+            _say(f"{finding.id}: recorded in {finding.path.name}" if record_replay(replay) else
+                 f"{finding.id}: inconclusive, nothing recorded in {finding.path.name}")
         if any(t.interrupted for t in replay.tries):
             break
     patched = mistral_src is not None
     if as_json:
         for replay in replays:
-            print(json.dumps(replay.to_json(status_of(replay, patched)), default=str))
+            print(json.dumps(replay.to_json(patched), default=str))
     else:
         _table(replays, patched, mistral_version, mistral_src)
-    complete = len(replays) == len(catalogue)
-    return 0 if complete and all(r.ok for r in replays) else 1
+    return exit_code(replays, len(catalogue))
+
+
+def exit_code(replays: list, selected: int) -> int:
+    """1 when a finding is below its min_rate; else 2 when one is inconclusive (or was never replayed after a
+    Ctrl-C); else 0."""
+    codes = [r.exit_code for r in replays] + [2] * (selected - len(replays))
+    return 1 if 1 in codes else 2 if 2 in codes else 0
+
+
+def _say(text: str) -> None:
+    err.print(f"[findings] {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _say_try(finding, one) -> None:
-    what = "matched" if one.matched else "no match" if one.conclusive else \
-        f"inconclusive (verdict {one.valid}), not counted"
-    extra = f"; lab failure: {one.lab_error}" if one.lab_error else ""
-    err.print(f"[findings] {finding.id} seed {one.seed}: {what} ({one.run_dir}){extra}", markup=False,
-              highlight=False, soft_wrap=True)
+    why = one.why_inconclusive()
+    what = ("reproduced" if one.matched else "no match") if why is None else \
+        f"{'matched but ' if one.matched else ''}inconclusive ({why}): not counted"
+    _say(f"{finding.id} seed {one.seed}: {what} ({one.run_dir})")
 
 
 def _table(replays: list, patched: bool, version: str | None, src: Path | None) -> None:
     against = f"Mistral source {src}" if src else f"Mistral {version}" if version else "the catalogued versions"
-    out.print(f"findings replayed against {escape(against)}:", highlight=False, soft_wrap=True)
-    out.print(f"{'finding':<44} {'class':<18} {'reproduced':<12} {'status':<15} anomalies", highlight=False,
-              soft_wrap=True)
+    show = lambda text: out.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    show(f"findings replayed against {escape(against)}; a try counts when its faults gate passed and it reached "
+         f"a verdict; {CAP_TEXT}:")
+    show(f"{'finding':<42} {'asked':>5} {'conclusive':>10} {'inconclusive':>12} {'reproduced':>10} "
+         f"{'required':>8}  status")
     for replay in replays:
+        status = replay.status(patched)
+        colour = {REPRODUCES: "green", GONE: "green", INCONCLUSIVE: "yellow"}.get(status, "red")
+        basis = replay.finding.min_rate_basis
+        show(f"{escape(replay.finding.id):<42} {replay.asked:>5} {len(replay.counted):>10} {replay.inconclusive:>12} "
+             f"{replay.reproduced:>10} {replay.required:>8}  [{colour}]{status}[/]"
+             + (f" (provisional: min_rate from {basis.tries} tries)" if replay.finding.provisional else ""))
         counts = ", ".join(f"{c} {n}" for c, n in replay.anomaly_counts.items()) or "none"
-        status = status_of(replay, patched)
-        colour = "green" if status in ("reproduces", "gone") else "red"
-        note = f" ({replay.inconclusive} inconclusive tries not counted)" if replay.inconclusive else ""
-        out.print(f"{escape(replay.finding.id):<44} {replay.finding.cls:<18} "
-                  f"{replay.reproduced} of {len(replay.counted):<7} [{colour}]{status:<15}[/] {escape(counts)}{note}",
-                  highlight=False, soft_wrap=True)
+        show(f"    {escape(replay.rule(patched))}; anomalies in the conclusive tries: {escape(counts)}")
+    if any(r.finding.provisional for r in replays):
+        show(f"provisional: min_rate was fixed from fewer than {FIRM_BASIS_TRIES} tries (min_rate_basis); it stands "
+             "until a replay of at least that many fixes it (findings/README.md)")
 
 
 def findings(
     ids: Optional[list[str]] = typer.Argument(None, help="Finding ids (default: every finding in findings/)."),
-    tries: int = typer.Option(3, "--tries", help="Runs per finding, each on a fresh cluster."),
+    tries: int = typer.Option(3, "--tries", help="Tries asked per finding, each on a fresh cluster; every rate is "
+                              "over them. A try counts when its faults gate passed and it reached a verdict; an "
+                              "inconclusive one is replaced, at most N extra attempts; fewer than N conclusive "
+                              "is inconclusive (exit 2)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per finding per line."),
     mistral_version: Optional[str] = typer.Option(None, "--mistral-version",
                                                   help="Replay against this Mistral release (default: each finding's)."),
@@ -104,11 +119,13 @@ def findings(
                                                help="Replay against a local Mistral tree (a patch): gone or still there."),
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="Run store directory."),
     record: bool = typer.Option(False, "--record",
-                                help="Write tries and reproduced back into each findings/<id>.yaml."),
+                                help="Write tries (asked) and reproduced back into each findings/<id>.yaml; an "
+                                     "inconclusive replay records nothing."),
 ) -> None:
     """Replay catalogued defects: try 1 uses the finding's seed, try k seed + k - 1.
 
-    Exit 0 when every finding reproduces in at least its min_rate of the tries (2 of 3 by default), else 1."""
+    Exit 0 when every finding reproduces in at least its min_rate of the tries asked (2 of 3 by default), 1 when
+    one is below its min_rate, 2 when one is inconclusive (fewer conclusive tries than asked at the cap)."""
     code = replay_all(list(ids or []), tries, store, as_json, mistral_version, mistral_src, record)
     raise typer.Exit(code)
 
@@ -122,7 +139,8 @@ def findings_bundles(
 
     Exit 1 when some finding has no such run (replay it first: `mistral-lab findings ID`)."""
     from lab.bundle import make_bundle
-    from lab.findings import latest_matching_run, load_catalogue
+    from lab.findings import load_catalogue
+    from lab.findings_replay import latest_matching_run
 
     target = out_dir or store / "findings"
     target.mkdir(parents=True, exist_ok=True)

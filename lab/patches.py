@@ -11,7 +11,10 @@ should take as is.
     check_patch(finding_id, also, ...)    `make findings-patch-check`: the tree, then
                                           `mistral-lab findings ID [ALSO...] --mistral-src TREE --json`, judged
 
-The check passes when the patched finding is "gone" (the `--also` findings may stay "still there"). Other
+The check passes when the patched finding is "gone": every one of the N tries asked was conclusive (faults
+gate passed, a decided verdict) and none reproduced it. Fewer conclusive tries than asked, after the replay's
+replacements (at most N extra attempts), is inconclusive, never "gone". The `--also` findings may stay
+"still there". Other
 catalogued findings in its runs, and defects the catalogue does not know in any patched run, are listed but not
 judged: they can be there without the patch too, which only an unpatched replay of the same seeds tells;
 `--strict` fails on them as well.
@@ -153,17 +156,20 @@ class Outcome:
     id: str
     status: str
     reproduced: int
-    tries: int
+    tries: int  # asked
+    conclusive: int = 0  # a line without this count proves nothing
+    rule: str = ""
     other_findings: list[str] = field(default_factory=list)  # catalogued findings, other than this one, seen
     new_defects: list[str] = field(default_factory=list)     # "<class>/<kind>: <summary>" per uncatalogued defect
 
 
 def read_outcome(line: dict[str, Any]) -> Outcome:
     """An Outcome from one `mistral-lab findings --json` line, reading each run's results.json."""
-    from lab.findings import read_results
+    from lab.findings_replay import read_results
 
     outcome = Outcome(id=line["id"], status=str(line.get("status")), reproduced=int(line.get("reproduced", 0)),
-                      tries=int(line.get("tries", 0)))
+                      tries=int(line.get("tries", 0)), conclusive=int(line.get("conclusive", 0)),
+                      rule=str(line.get("rule") or ""))
     for run in line.get("runs") or []:
         results = read_results(Path(run["run_dir"])) if run.get("run_dir") else {}
         for known in results.get("known_findings") or []:
@@ -174,17 +180,23 @@ def read_outcome(line: dict[str, Any]) -> Outcome:
     return outcome
 
 
+def settled(outcome: Outcome) -> bool:
+    """Every asked try was conclusive: only then may a replay say gone (or still there)."""
+    return outcome.tries > 0 and outcome.conclusive >= outcome.tries and outcome.status in ("gone", "still there")
+
+
 def judge(target: str, outcomes: list[Outcome], strict: bool = False) -> tuple[int, list[str], list[str]]:
     """(exit code, reasons, notes). 0 when `target` is gone; 1 when it is still there; 2 when its replay was
-    inconclusive. Other catalogued findings in its runs and uncatalogued defects in any patched run are notes:
-    they may be there without the patch too, which only an unpatched replay of the same seeds tells (the
-    check does not run one). With `strict` they fail the check as well."""
+    inconclusive (fewer conclusive tries than asked). Other catalogued findings in its runs and uncatalogued
+    defects in any patched run are notes: they may be there without the patch too, which only an unpatched
+    replay of the same seeds tells (the check does not run one). With `strict` they fail the check as well."""
     mine = next((o for o in outcomes if o.id == target), None)
     if mine is None:
         return 2, [f"{target}: not replayed"], []
-    if mine.status == "INCONCLUSIVE" or mine.tries == 0:
-        return 2, [f"{target}: inconclusive (no try ran to a verdict)"], []
-    reasons = [] if mine.status == "gone" else [f"{target}: still there ({mine.reproduced} of {mine.tries} tries)"]
+    if not settled(mine):
+        return 2, [f"{target}: inconclusive ({mine.conclusive} of {mine.tries} asked tries conclusive)"], []
+    reasons = [] if mine.status == "gone" and mine.reproduced == 0 else \
+        [f"{target}: still there ({mine.reproduced} of {mine.tries} asked tries)"]
     notes = [f"{target}: its patched runs show another finding, {other}" for other in mine.other_findings]
     for outcome in outcomes:
         kinds: dict[str, int] = {}
@@ -192,7 +204,7 @@ def judge(target: str, outcomes: list[Outcome], strict: bool = False) -> tuple[i
             kind = defect.split(":", 1)[0]
             kinds[kind] = kinds.get(kind, 0) + 1
         notes += [f"{outcome.id}: uncatalogued defect {kind} x{n} in its patched runs" for kind, n in kinds.items()]
-        if outcome.id != target and outcome.status == "INCONCLUSIVE":
+        if outcome.id != target and not settled(outcome):
             notes.append(f"{outcome.id}: inconclusive")
     if strict:
         reasons, notes = reasons + notes, []
@@ -248,10 +260,11 @@ def check_patch(finding_id: str, also: list[str] = (), tries: int = 3, store: Pa
         lines = [json.loads(text) for text in (proc.stdout or "").splitlines() if text.strip().startswith("{")]
         if not lines:
             say(f"{ident}: `mistral-lab findings` printed no result (exit {proc.returncode}): inconclusive")
-        outcomes += [read_outcome(line) for line in lines] or [Outcome(ident, "INCONCLUSIVE", 0, 0)]
-    say(f"{'finding':<44} {'reproduced':<12} {'status':<14} other findings / uncatalogued defects in its runs")
+        outcomes += [read_outcome(line) for line in lines] or [Outcome(ident, "inconclusive", 0, tries)]
+    say(f"{'finding':<44} {'reproduced':<22} {'status':<14} other findings / uncatalogued defects in its runs")
     for o in outcomes:
-        say(f"{o.id:<44} {f'{o.reproduced} of {o.tries}':<12} {o.status:<14} {_others(o)}")
+        figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
+        say(f"{o.id:<44} {figures:<22} {o.status:<14} {_others(o)}" + (f"\n    {o.rule}" if o.rule else ""))
     code, reasons, notes = judge(finding_id, outcomes, strict)
     verdict = {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code]
     say(f"patch check {finding_id}: {verdict}" + "".join(f"\n  {r}" for r in reasons))
@@ -266,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("finding", help="the finding whose findings/patches/<id>.patch is checked")
     parser.add_argument("--also", action="append", default=[], metavar="ID",
                         help="another finding to replay against the same patched tree (repeatable)")
-    parser.add_argument("--tries", type=int, default=3)
+    parser.add_argument("--tries", type=int, default=3,
+                        help="tries asked per finding; gone only when all N are conclusive and none reproduced; an "
+                             "inconclusive try is replaced, at most N extra attempts (default 3)")
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE,
                         help="run store for the patched replays (default store/patch-check)")
     parser.add_argument("--strict", action="store_true",

@@ -36,7 +36,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from cluster.errors import LabError
 from cluster.topology import MINIMUM, MISTRAL_ROLES
-from lab.findings import Signature, Try, read_results
+from lab.findings import Signature
+from lab.findings_replay import Try, read_results
 from lab.spec import TestSpec, dump_spec, spec_from_run, validate_spec
 
 T = TypeVar("T")
@@ -267,7 +268,7 @@ def _split(indices: list[int], n: int) -> list[list[int]]:
 @dataclass
 class Replayed:
     """One replay: did it show the target, where is the run; truthy when it reproduced. An inconclusive run
-    (crashed, cut short or UNKNOWN without showing the target: lab.findings.Try.conclusive) refutes nothing."""
+    (crashed, cut short or UNKNOWN without showing the target: lab.findings_replay.Try.decided) refutes nothing."""
 
     reproduced: bool
     run_dir: str | None = None
@@ -301,7 +302,9 @@ class RunReplay:
         one = Try(seed=spec.seed, run_dir=str(run_dir) if run_dir else None, matched=self.target.shown_by(results),
                   valid=results.get("valid"), lab_error=getattr(outcome, "lab_error", None),
                   interrupted=bool(getattr(outcome, "interrupted", False)))
-        return Replayed(one.matched, one.run_dir, one.interrupted, one.lab_error, one.valid, one.conclusive)
+        # Shrink's own rule, not findings' (faults gate required): a shown anomaly counts, as does a decided run.
+        return Replayed(one.matched, one.run_dir, one.interrupted, one.lab_error, one.valid,
+                        one.matched or one.decided)
 
 
 # ---------------------------------------------------------------- the search

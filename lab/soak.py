@@ -1,8 +1,10 @@
 """`mistral-lab soak`: seeded random tests, one after another, until the duration ends.
 
-Carries on after failures, keeps every failing run (passing runs are pruned to save disk), and writes
-store/soak-summary.json and .html with each run's known findings and new defects. A run with known defects
-only passes (and is pruned) unless --strict. Ctrl-C ends the soak after healing the current run.
+Carries on after failures and writes store/soak-summary.json and .html with each run's known findings and new
+defects. A run with known defects only passes unless --strict, but no run with a defect is ever deleted: failing
+runs are kept whole, passing runs with known defects are kept compacted (logs/ dropped: results.json, history,
+witness, snapshot, run.json, test.yaml and report.html stay), and only passing runs without a defect are pruned
+to save disk. Ctrl-C ends the soak after healing the current run.
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ from pathlib import Path
 from rich.console import Console
 
 from cluster.errors import LabError
+from lab.findings_replay import read_results
 from lab.spec import apply_overrides, load_spec
 
 console = Console(stderr=True)
 UNITS = {"s": 1, "m": 60, "h": 3600}
+DROPPED_WHEN_COMPACT = ("logs",)  # the node logs: most of a run's size, and not needed to re-check it
 
 
 def parse_duration(text: str) -> float:
@@ -58,34 +62,75 @@ def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_
             console.print(f"soak run {len(runs)}: verdict {entry['verdict']}"
                           + "".join(f"; known: {k}" for k in entry["known"])
                           + (f"; NEW: {entry['new']} new defect(s)" if entry["new"] else ""), highlight=False)
-            if entry["verdict"] is True and entry["run_dir"]:
-                shutil.rmtree(entry["run_dir"], ignore_errors=True)  # keep disk for the failures (and new defects)
+            entry["kept"] = keep_or_prune(entry)
+            if entry["kept"] == "compact":
+                console.print(f"soak run {len(runs)}: kept (known defects), {'/, '.join(DROPPED_WHEN_COMPACT)}/ "
+                              "dropped", highlight=False)
             write_summary(store, runs, seed, duration_s)
             if entry.get("interrupted"):
                 break
     except KeyboardInterrupt:
         console.print("soak interrupted")
-    write_summary(store, runs, seed, duration_s)
+    console.print("soak: " + kept_line(write_summary(store, runs, seed, duration_s)), highlight=False)
     return [r for r in runs if _verdict(r) is not True]
+
+
+def has_defect(entry: dict) -> bool:
+    """A defect, known or new, in the run's entry or its stored results.json."""
+    if entry.get("known") or entry.get("new"):
+        return True
+    return any(a.get("defect") for a in read_results(entry.get("run_dir")).get("anomalies") or [])
+
+
+def keep_or_prune(entry: dict) -> str:
+    """"full" for a failing run, "compact" for a passing run with a (known) defect, "pruned" for a passing run
+    without one; "none" when there is no run directory."""
+    run_dir = Path(entry["run_dir"]) if entry.get("run_dir") else None
+    if run_dir is None or not run_dir.is_dir():
+        return "none"
+    if entry["verdict"] is not True:
+        return "full"
+    if has_defect(entry):  # a known defect is evidence for its finding's rate: never deleted
+        for name in DROPPED_WHEN_COMPACT:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        return "compact"
+    shutil.rmtree(run_dir, ignore_errors=True)  # keep disk for the runs that showed something
+    return "pruned"
 
 
 def _verdict(run: dict) -> object:
     return run.get("verdict", run["valid"])
 
 
-def write_summary(store: Path, runs: list[dict], seed: int, duration_s: float) -> None:
+def write_summary(store: Path, runs: list[dict], seed: int, duration_s: float) -> dict:
     failed = [r for r in runs if _verdict(r) is not True]
+    kept_known = [r for r in runs if r.get("kept") == "compact"]
+    findings: dict[str, int] = {}
+    for run in kept_known:
+        for ident in run.get("known") or []:
+            findings[ident] = findings.get(ident, 0) + 1
     summary = {"seed": seed, "duration_s": duration_s, "runs_total": len(runs), "runs_failed": len(failed),
                "runs_with_new_defects": sum(1 for r in runs if r.get("new")),
-               "runs_with_known_only": sum(1 for r in runs if r.get("known") and not r.get("new")), "runs": runs}
+               "runs_with_known_only": sum(1 for r in runs if r.get("known") and not r.get("new")),
+               "runs_kept_with_known_defects": len(kept_known), "kept_known_findings": dict(sorted(findings.items())),
+               "runs": runs}
     store.mkdir(parents=True, exist_ok=True)
     (store / "soak-summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     rows = "".join(f"<tr><td>{html.escape(r['test'])}</td><td>{r['seed']}</td><td>{html.escape(str(r['valid']))}"
                    f"</td><td>{html.escape(', '.join(r.get('known') or []))}</td>"
                    f"<td>{'<b>NEW</b>: ' + str(r['new']) if r.get('new') else ''}</td>"
-                   f"<td>{html.escape(str(r.get('run_dir') or r.get('lab_error') or ''))}</td></tr>"
+                   f"<td>{html.escape(str(r.get('run_dir') or r.get('lab_error') or ''))}"
+                   f"{' (kept compacted: known defects)' if r.get('kept') == 'compact' else ''}</td></tr>"
                    for r in runs)
     (store / "soak-summary.html").write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>soak</title></head><body>"
-        f"<h1>soak: {len(failed)} of {len(runs)} runs failed</h1><table border=1><tr><th>test</th><th>seed</th>"
+        f"<h1>soak: {len(failed)} of {len(runs)} runs failed</h1><p>{html.escape(kept_line(summary))}</p>"
+        f"<table border=1><tr><th>test</th><th>seed</th>"
         f"<th>valid</th><th>known</th><th>new defects</th><th>run</th></tr>{rows}</table></body></html>")
+    return summary
+
+
+def kept_line(summary: dict) -> str:
+    found = ", ".join(f"{ident} x{n}" for ident, n in summary["kept_known_findings"].items()) or "none"
+    return (f"{summary['runs_kept_with_known_defects']} passing run(s) kept with known defects "
+            f"(compacted: {', '.join(DROPPED_WHEN_COMPACT)}/ dropped); findings: {found}")

@@ -1,10 +1,9 @@
-"""The findings catalogue: parsing (one clear line per bad field), signature matching, replay counting with a
-fake run function (no Docker), known versus new defects in results.json, exit codes with --strict, JSON."""
+"""The findings catalogue: parsing (one clear line per bad field), signature matching, known versus new defects
+in results.json, exit codes with --strict. Replays are in test_findings_replay.py, the committed catalogue's own
+consistency in test_findings_catalogue.py."""
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,41 +15,15 @@ from checker.tests.runfixtures import action, execution, snapshot, task, witness
 from checker.tests.test_anomalies import _fault, _run
 from cluster.errors import LabError
 from lab.cli import _register_commands, app
-from lab.findings import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, finding_spec, load_catalogue,
-                          load_finding, match_anomalies, parse_label, replay_finding, verdict_after_catalogue)
-from lab.findings_cli import replay_all
+from lab.findings import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, load_catalogue, load_finding,
+                          match_anomalies, parse_label, verdict_after_catalogue)
+from lab.findings_replay import finding_spec
 from lab.run import RunOutcome, build_parts, check_run_dir, planned_schedule
 from lab.report import render_report
+from lab.tests.findings_fixtures import GOOD, anomaly as _anomaly, catalogue as _catalogue
 
 runner = CliRunner()
 _register_commands()
-
-SPEC = {"name": "x-spec", "cluster": {"apis": 1, "engines": 2, "executors": 2}, "workload": {"name": "reference"},
-        "nemesis": {"faults": [{"fault": "scale", "target": "executor"}], "interval_s": 25, "duration_s": 15},
-        "time_limit_s": 60, "seed": 8}
-GOOD = {"id": "exec-stop", "title": "An executor stop abandons actions", "class": "abandoned-action",
-        "kind": "heartbeat", "mistral_version": "23.0.0", "spec": "specs/x-spec.yaml", "seed": 8,
-        "signature": {"class": "abandoned-action", "kind": "heartbeat", "fault": "scale", "role": "executor"},
-        "breaks": "designed", "what_happens": "executor-2 stops; actions fail by heartbeat.",
-        "why": "ExecutorServer.stop stops heartbeats first.", "first_seen": {"date": "2026-11-25", "run": "x"},
-        "tries": 0, "reproduced": 0}
-
-
-def _catalogue(tmp_path: Path, *findings: dict[str, Any]) -> Path:
-    directory = tmp_path / "findings"
-    (directory / "specs").mkdir(parents=True, exist_ok=True)
-    (directory / "specs" / "x-spec.yaml").write_text(yaml.safe_dump(SPEC))
-    for data in findings:
-        (directory / f"{data['id']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return directory
-
-
-def _anomaly(cls: str = "abandoned-action", kind: str = "heartbeat", nodes=("executor-2",),
-             labels=("#1 scale executor-2",), summary: str = "action execution a1 failed by the heartbeat check",
-             defect: bool = True) -> dict[str, Any]:
-    return {"class": cls, "kind": kind, "defect": defect, "inside": {"designed": True, "spec": False},
-            "nodes": list(nodes), "faults": [{"label": label, "inside": {}, "reasons": {}} for label in labels],
-            "summary": summary}
 
 
 # ---------------------------------------------------------------- the catalogue files
@@ -85,24 +58,34 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
     ({"title": None}, "title", "non-empty string"),
     ({"id": "other"}, "id", "must match the file name"),
     ({"class": "slow"}, "class", "unknown anomaly class 'slow'"),
-    ({"kind": ""}, "kind", "non-empty string"),
+    ({"kind": ""}, "kind", "the anomaly kind"),
+    ({"kind": None}, "kind", "the anomaly kind"),
+    ({"signature": {"class": "abandoned-action"}}, "signature.kind", "required"),
     ({"mistral_version": "23"}, "mistral_version", "a version like 23.0.0"),
     ({"spec": "specs/none.yaml"}, "spec", "no such file"),
     ({"spec": "../x-spec.yaml"}, "spec", "directly in"),
     ({"seed": "eight"}, "seed", "integer"),
     ({"signature": "abandoned-action"}, "signature", "a mapping"),
-    ({"signature": {"class": "duplicate-run"}}, "signature.class", "differs from the finding's class"),
+    ({"signature": {"kind": "heartbeat", "class": "duplicate-run"}}, "signature.class", "differs from the finding's"),
     ({"signature": {"kind": "other"}}, "signature.kind", "differs from the finding's kind"),
-    ({"signature": {"role": "pilot"}}, "signature.role", "one of api, engine"),
-    ({"signature": {"fault": "Scale Fault"}}, "signature.fault", "a fault name"),
-    ({"signature": {"summary": "(unclosed"}}, "signature.summary", "not a regular expression"),
-    ({"signature": {"node": "x"}}, "signature.node", "unknown field"),
+    ({"signature": {"kind": "heartbeat", "role": "pilot"}}, "signature.role", "one of api, engine"),
+    ({"signature": {"kind": "heartbeat", "fault": "Scale Fault"}}, "signature.fault", "a fault name"),
+    ({"signature": {"kind": "heartbeat", "summary": "(unclosed"}}, "signature.summary", "not a regular expr"),
+    ({"signature": {"kind": "heartbeat", "node": "x"}}, "signature.node", "unknown field"),
     ({"breaks": "sometimes"}, "breaks", "designed or spec"),
     ({"what_happens": ""}, "what_happens", "non-empty string"),
     ({"evidence": {"nodes": "engine-2"}}, "evidence.nodes", "a list of strings"),
     ({"first_seen": {"date": "yesterday"}}, "first_seen.date", "YYYY-MM-DD"),
     ({"min_rate": "3/2"}, "min_rate", "in (0, 1]"),
     ({"tries": -1}, "tries", "integer >= 0"),
+    ({"min_rate_basis": "6 tries"}, "min_rate_basis", "a mapping"),
+    ({"min_rate_basis": {"tries": 6, "reproduced": 5}}, "min_rate_basis.date", "YYYY-MM-DD"),
+    ({"min_rate_basis": {"tries": 6, "date": "2026-11-25"}}, "min_rate_basis.reproduced", "required"),
+    ({"min_rate_basis": {"tries": 2, "reproduced": 3, "date": "2026-11-25"}}, "min_rate_basis.reproduced",
+     "more than tries"),
+    ({"min_rate_basis": {"tries": 6, "reproduced": 2, "date": "2026-11-25"}}, "min_rate", "more than its basis"),
+    ({"min_rate_basis": {**GOOD["min_rate_basis"], "by": "me"}}, "min_rate_basis.by", "unknown field"),
+    ({"provisional": True}, "provisional", "unknown field"),
     ({"tries": 1, "reproduced": 2}, "reproduced", "more than tries"),
     ({"colour": "red"}, "colour", "unknown field"),
 ])
@@ -150,8 +133,8 @@ def test_fault_labels_parse_to_fault_and_roles() -> None:
     assert parse_label("nonsense") is None
 
 
-def test_signature_class_only() -> None:
-    signature = Signature("abandoned-action")
+def test_signature_class_and_kind_only() -> None:
+    signature = Signature("abandoned-action", "heartbeat")
     assert signature.matches(_anomaly())
     assert signature.matches(_anomaly(nodes=(), labels=()))
     assert not signature.matches(_anomaly(cls="duplicate-run"))
@@ -175,9 +158,11 @@ def test_signature_class_fault_and_role() -> None:
 
 
 def test_signature_summary_regex() -> None:
-    signature = Signature("duplicate-run", summary=r"task 'side_effect' ran \d+ times")
-    assert signature.matches(_anomaly(cls="duplicate-run", summary="non-idempotent task 'side_effect' ran 2 times"))
-    assert not signature.matches(_anomaly(cls="duplicate-run", summary="non-idempotent task 't_1' ran 2 times"))
+    signature = Signature("duplicate-run", "task-rerun", summary=r"task 'side_effect' ran \d+ times")
+    assert signature.matches(_anomaly(cls="duplicate-run", kind="task-rerun",
+                                      summary="non-idempotent task 'side_effect' ran 2 times"))
+    assert not signature.matches(_anomaly(cls="duplicate-run", kind="task-rerun",
+                                          summary="non-idempotent task 't_1' ran 2 times"))
 
 
 def test_only_defects_are_matched_and_the_rest_are_new(tmp_path: Path) -> None:
@@ -243,7 +228,8 @@ def test_a_checked_run_records_known_findings_and_keeps_valid_raw(tmp_path: Path
 
 
 def test_an_uncatalogued_defect_is_new_in_results_and_report(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, {**GOOD, "signature": {"role": "engine"}})))
+    other_fault = {"kind": "heartbeat", "fault": "pause", "role": "executor"}  # the run's fault is a scale
+    monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, {**GOOD, "signature": other_fault})))
     run_dir = _executor_stop_run(tmp_path)
     results = check_run_dir(run_dir)
     assert results["known_findings"] == [] and results["new_defects"][0]["class"] == "abandoned-action"
@@ -310,136 +296,3 @@ def test_soak_counts_known_only_runs_as_passing_unless_strict(monkeypatch, tmp_p
     calls.clear()
     strict = soak_loop(60, ["smoke"], seed=1, store=tmp_path / "strict", time_limit=None, strict=True)
     assert len(strict) == 2
-
-
-# ---------------------------------------------------------------- replays
-class FakeRuns:
-    """A run function that writes a stored results.json per try: reproduces where `pattern` says so."""
-
-    def __init__(self, tmp_path: Path, pattern: list[bool | None]) -> None:
-        self.tmp_path, self.pattern, self.specs = tmp_path, pattern, []
-
-    def __call__(self, spec, store: Path) -> RunOutcome:
-        self.specs.append(spec)
-        parent = store / spec.name
-        run_dir = parent / f"try{len(list(parent.glob('try*'))) + 1}"  # unique, like the run store's
-        run_dir.mkdir(parents=True)
-        hit = self.pattern[(len(self.specs) - 1) % len(self.pattern)]
-        if hit is None:  # a try that never got going: UNKNOWN, nothing checked, a lab failure
-            (run_dir / "results.json").write_text(json.dumps({"valid": "unknown", "checkers": {}}))
-            return RunOutcome(run_dir, False, lab_error="OSError: the build broke")
-        anomalies = [_anomaly()] if hit else [_anomaly(cls="stuck-execution", kind="idle-task")]
-        results = {"valid": False, "anomalies": anomalies,
-                   "anomaly_counts": {anomalies[0]["class"]: 1, "log": 2}}
-        (run_dir / "results.json").write_text(json.dumps(results))
-        return RunOutcome(run_dir, False)
-
-
-def test_replay_uses_seed_then_seed_plus_k(tmp_path: Path) -> None:
-    (finding,) = load_catalogue(_catalogue(tmp_path, GOOD))
-    fake = FakeRuns(tmp_path, [True, False, True])
-    replay = replay_finding(finding, 3, fake, tmp_path / "store")
-    assert [s.seed for s in fake.specs] == [8, 9, 10]
-    assert all(s.mistral_version == "23.0.0" for s in fake.specs)
-    assert (replay.reproduced, replay.required, replay.ok) == (2, 2, True)
-    assert replay.anomaly_counts == {"abandoned-action": 2, "log": 6, "stuck-execution": 1}
-
-
-@pytest.mark.parametrize("pattern, code", [([True, True, False], 0), ([True, False, False], 1),
-                                           ([False], 1), ([True], 0)])
-def test_findings_exit_code_follows_the_reproduction_rate(tmp_path: Path, pattern: list[bool], code: int) -> None:
-    directory = _catalogue(tmp_path, GOOD)
-    assert replay_all([], 3, tmp_path / "store", run_fn=FakeRuns(tmp_path, pattern), directory=directory) == code
-
-
-def test_an_inconclusive_try_is_replaced_and_not_counted(tmp_path: Path) -> None:
-    (finding,) = load_catalogue(_catalogue(tmp_path, GOOD))
-    fake = FakeRuns(tmp_path, [None, True, None, True, False])
-    replay = replay_finding(finding, 3, fake, tmp_path / "store")
-    assert [s.seed for s in fake.specs] == [8, 9, 10, 11, 12]  # two extra attempts for the two failures
-    assert (len(replay.counted), replay.inconclusive, replay.reproduced, replay.ok) == (3, 2, 2, True)
-    assert [r["conclusive"] for r in replay.to_json()["runs"]] == [False, True, False, True, True]
-
-
-def test_a_replay_of_only_failed_runs_is_inconclusive_and_records_nothing(tmp_path: Path, capsys) -> None:
-    directory = _catalogue(tmp_path, GOOD)
-    before = (directory / "exec-stop.yaml").read_text()
-    fake = FakeRuns(tmp_path, [None])
-    code = replay_all([], 2, tmp_path / "store", record=True, run_fn=fake, directory=directory)
-    assert code == 1 and len(fake.specs) == 4  # bounded: at most `tries` extra attempts
-    assert "INCONCLUSIVE" in capsys.readouterr().out
-    assert (directory / "exec-stop.yaml").read_text() == before  # no 0-of-N recorded from broken runs
-
-
-def test_findings_json_prints_one_object_per_finding(tmp_path: Path, monkeypatch) -> None:
-    import lab.findings_cli
-
-    second = {**GOOD, "id": "exec-stop-2", "min_rate": "1/3"}
-    monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, GOOD, second)))
-    fake = FakeRuns(tmp_path, [True, False, False])
-    monkeypatch.setattr(lab.findings_cli, "_default_run", fake)
-    result = runner.invoke(app, ["findings", "--json", "--tries", "3", "--store", str(tmp_path / "store")])
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [(o["id"], o["class"], o["tries"], o["reproduced"], o["ok"]) for o in lines] == \
-        [("exec-stop", "abandoned-action", 3, 1, False), ("exec-stop-2", "abandoned-action", 3, 1, True)]
-    assert lines[0]["anomaly_counts"] == {"abandoned-action": 1, "log": 6, "stuck-execution": 2}
-    assert [r["seed"] for r in lines[0]["runs"]] == [8, 9, 10]
-    assert result.exit_code == 1  # exec-stop reproduced 1 of 3, below 2/3
-
-
-def test_findings_table_against_a_patched_source_says_gone_or_still_there(tmp_path: Path, monkeypatch,
-                                                                          capsys) -> None:
-    directory = _catalogue(tmp_path, GOOD, {**GOOD, "id": "exec-stop-2", "signature": {"role": "engine"}})
-    src = tmp_path / "mistral-src"
-    src.mkdir()
-    fake = FakeRuns(tmp_path, [True])
-    code = replay_all([], 2, tmp_path / "store", mistral_src=src, run_fn=fake, directory=directory)
-    table = capsys.readouterr().out
-    assert "exec-stop " in table and "still there" in table and "gone" in table
-    assert code == 1  # exec-stop-2 does not reproduce
-    assert fake.specs[0].topology("x").mistral_src == str(src)
-    assert "mistral_src" not in fake.specs[0].to_dict()  # test.yaml stays a plain spec
-
-
-def test_findings_rejects_bad_options_before_any_run(tmp_path: Path) -> None:
-    directory = _catalogue(tmp_path, GOOD)
-    fake = FakeRuns(tmp_path, [True])
-    for kwargs, message in (({"mistral_version": "24.0.0", "mistral_src": tmp_path}, "not both"),
-                            ({"mistral_src": tmp_path / "none"}, "not a directory")):
-        with pytest.raises(LabError, match=message):
-            replay_all([], 3, tmp_path / "store", run_fn=fake, directory=directory, **kwargs)
-    with pytest.raises(LabError, match="--tries 0"):
-        replay_all([], 0, tmp_path / "store", run_fn=fake, directory=directory)
-    assert fake.specs == []
-
-
-def test_record_writes_tries_and_reproduced_back_keeping_the_rest(tmp_path: Path) -> None:
-    directory = _catalogue(tmp_path)
-    catalogued = (DEFAULT_DIR / "executor-sigterm-abandons-actions.yaml").read_text()
-    fresh = re.sub(r"(?m)^replayed: .*\n", "", re.sub(r"(?m)^reproduced: \d+", "reproduced: 0",
-                                                       re.sub(r"(?m)^tries: \d+", "tries: 0", catalogued)))
-    (directory / "executor-sigterm-abandons-actions.yaml").write_text(fresh)  # as if never replayed
-    shutil.copy(DEFAULT_DIR / "specs" / "executor-sigterm-abandons-actions.yaml", directory / "specs")
-    before = (directory / "executor-sigterm-abandons-actions.yaml").read_text()
-    code = replay_all([], 3, tmp_path / "store", record=True, run_fn=FakeRuns(tmp_path, [True, True, False]),
-                      directory=directory)
-    after = (directory / "executor-sigterm-abandons-actions.yaml").read_text()
-    (finding,) = load_catalogue(directory)
-    assert code == 0 and (finding.tries, finding.reproduced) == (3, 2) and finding.replayed
-    assert after.replace("tries: 3", "tries: 0").replace("reproduced: 2", "reproduced: 0").rsplit("replayed:", 1)[0] \
-        == before  # comments and every other line kept
-    # A replay against another version never rewrites the catalogue.
-    replay_all([], 1, tmp_path / "store", record=True, mistral_version="24.0.0",
-               run_fn=FakeRuns(tmp_path, [False]), directory=directory)
-    assert load_catalogue(directory)[0].tries == 3
-
-
-def test_findings_bundles_picks_the_newest_run_that_shows_the_finding(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, GOOD)))
-    store = tmp_path / "store"
-    fake = FakeRuns(tmp_path, [True, False])
-    (finding,) = load_catalogue()
-    replay_finding(finding, 2, fake, store)
-    result = runner.invoke(app, ["findings-bundles", "--store", str(store)])
-    assert result.exit_code == 0, result.stdout
-    assert (store / "findings" / "exec-stop.tar.gz").exists() and "try1" in result.stdout

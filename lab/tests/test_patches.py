@@ -34,7 +34,8 @@ SPEC = {"name": "x-spec", "cluster": {"apis": 1, "engines": 1, "executors": 2}, 
         "time_limit_s": 60, "seed": 8}
 FINDING = {"id": "exec-stop", "title": "An executor stop abandons actions", "class": "abandoned-action",
            "kind": "heartbeat", "mistral_version": "23.0.0", "spec": "specs/x-spec.yaml", "seed": 8,
-           "signature": {"class": "abandoned-action"}, "breaks": "designed", "what_happens": "x", "why": "y",
+           "signature": {"class": "abandoned-action", "kind": "heartbeat"}, "breaks": "designed",
+           "what_happens": "x", "why": "y", "min_rate_basis": {"tries": 6, "reproduced": 6, "date": "2026-11-25"},
            "tries": 0, "reproduced": 0}
 
 
@@ -164,21 +165,24 @@ def _run_dir(tmp_path: Path, name: str, known=(), new=()) -> str:
     return str(run)
 
 
-def _line(ident: str, status: str, runs: list[str], reproduced: int = 0) -> dict[str, Any]:
+def _line(ident: str, status: str, runs: list[str], reproduced: int = 0, conclusive: int | None = None
+          ) -> dict[str, Any]:
+    """A `mistral-lab findings --json` line; every run conclusive unless told otherwise."""
     return {"id": ident, "class": "c", "tries": len(runs), "reproduced": reproduced, "status": status,
+            "conclusive": len(runs) if conclusive is None else conclusive, "rule": f"{status}: the rule",
             "runs": [{"seed": 8 + i, "run_dir": r, "matched": False} for i, r in enumerate(runs)]}
 
 
 def test_gone_passes_and_another_finding_still_there_is_fine(tmp_path: Path) -> None:
     mine = read_outcome(_line("a", "gone", [_run_dir(tmp_path, "1"), _run_dir(tmp_path, "2")]))
     other = read_outcome(_line("b", "still there", [_run_dir(tmp_path, "3", known=["b"])], reproduced=1))
-    assert mine == Outcome("a", "gone", 0, 2) and other.other_findings == []
+    assert mine == Outcome("a", "gone", 0, 2, 2, "gone: the rule") and other.other_findings == []
     assert judge("a", [mine, other]) == (0, [], [])
 
 
 def test_still_there_fails_and_other_defects_are_listed_not_judged_unless_strict(tmp_path: Path) -> None:
     there = read_outcome(_line("a", "still there", [_run_dir(tmp_path, "1", known=["a"])], reproduced=1))
-    assert judge("a", [there]) == (1, ["a: still there (1 of 1 tries)"], [])
+    assert judge("a", [there]) == (1, ["a: still there (1 of 1 asked tries)"], [])
     shifted = read_outcome(_line("a", "gone", [_run_dir(tmp_path, "2", known=["c"], new=["lost-result"]),
                                                _run_dir(tmp_path, "4", new=["lost-result"])]))
     new = read_outcome(_line("b", "still there", [_run_dir(tmp_path, "3", known=["b"], new=["missing-run"])], 1))
@@ -189,9 +193,20 @@ def test_still_there_fails_and_other_defects_are_listed_not_judged_unless_strict
 
 
 def test_an_inconclusive_replay_is_neither_pass_nor_fail(tmp_path: Path) -> None:
-    assert judge("a", [Outcome("a", "INCONCLUSIVE", 0, 0)])[0] == 2
-    assert judge("a", [Outcome("b", "gone", 0, 1)])[0] == 2
-    assert judge("a", [Outcome("a", "gone", 0, 2), Outcome("b", "INCONCLUSIVE", 0, 0)]) == (0, [], ["b: inconclusive"])
+    assert judge("a", [Outcome("a", "inconclusive", 0, 3, 1)]) == \
+        (2, ["a: inconclusive (1 of 3 asked tries conclusive)"], [])
+    assert judge("a", [Outcome("b", "gone", 0, 1, 1)])[0] == 2  # a not replayed at all
+    assert judge("a", [Outcome("a", "gone", 0, 2, 2), Outcome("b", "inconclusive", 0, 3, 0)]) == \
+        (0, [], ["b: inconclusive"])
+
+
+def test_gone_needs_every_asked_try_conclusive(tmp_path: Path) -> None:
+    # One conclusive miss and the rest inconclusive is not gone, whatever the status line says.
+    short = read_outcome(_line("a", "gone", [_run_dir(tmp_path, "1"), _run_dir(tmp_path, "2")], conclusive=1))
+    assert judge("a", [short])[0] == 2
+    old_format = {k: v for k, v in _line("a", "gone", [_run_dir(tmp_path, "3")]).items() if k != "conclusive"}
+    assert judge("a", [read_outcome(old_format)])[0] == 2  # a line without the count proves nothing
+    assert judge("a", [read_outcome(_line("a", "gone", [_run_dir(tmp_path, "4")]))])[0] == 0
 
 
 def test_check_patch_replays_the_patched_tree_and_judges_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

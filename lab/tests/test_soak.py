@@ -74,3 +74,62 @@ def test_every_spec_make_hunt_draws_from_loads() -> None:
     assert len(names) >= 14 and len(set(names)) == len(names)
     for name in names:
         assert load_spec(name).name == name
+
+
+# ---------------------------------------------------------------- runs with defects are never deleted
+RUN_FILES = ("results.json", "history.jsonl", "witness.jsonl", "run.json", "test.yaml", "report.html",
+             "mistral-snapshot.json")
+
+
+def _stored_run(run_dir: Path, defect: bool) -> Path:
+    """A stored run directory as the run pipeline leaves it: a checked results.json (with a known defect, set
+    aside by the catalogue, or none), the history and the node logs."""
+    (run_dir / "logs").mkdir(parents=True)
+    anomalies = [{"class": "abandoned-action", "kind": "heartbeat", "defect": True, "summary": "a1 failed"}] \
+        if defect else []
+    results = {"valid": not defect, "anomalies": anomalies, "verdict_after_catalogue": True,
+               "known_findings": [{"id": "exec-stop", "title": "t", "anomalies": [0]}] if defect else [],
+               "new_defects": [], "gates": {"faults": {"valid": True}}}
+    for name in RUN_FILES:
+        (run_dir / name).write_text(json.dumps(results) if name == "results.json" else f"{name}\n")
+    for node in ("engine-1", "executor-2"):
+        (run_dir / "logs" / f"{node}.log").write_text("a big log line\n" * 1000)
+    return run_dir
+
+
+def test_a_passing_run_with_known_defects_is_kept_compacted_and_counted(monkeypatch, tmp_path: Path) -> None:
+    plan = [True, False, True]  # does run k show a (known) defect
+    calls: list[int] = []
+    monkeypatch.setattr("lab.soak.time.monotonic", lambda: 1e12 if len(calls) >= len(plan) else 0.0)
+
+    def fake_run_test(spec, store, lab_name=None, live=True, **_):
+        defect = plan[len(calls)]
+        run_dir = _stored_run(tmp_path / "store" / spec.name / f"run{len(calls)}", defect)
+        calls.append(1)
+        known = [{"id": "exec-stop", "title": "t", "anomalies": [0]}] if defect else []
+        return RunOutcome(run_dir, not defect, after_catalogue=True, known=known)
+
+    monkeypatch.setattr(lab_run, "run_test", fake_run_test)
+    failed = soak_loop(3600, ["chaos"], seed=2, store=tmp_path / "store", time_limit=None)
+    summary = json.loads((tmp_path / "store" / "soak-summary.json").read_text())
+    assert failed == [] and [r["kept"] for r in summary["runs"]] == ["compact", "pruned", "compact"]
+    kept = [Path(r["run_dir"]) for r in summary["runs"]]
+    for run_dir in (kept[0], kept[2]):
+        assert sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)  # logs/ dropped, the rest kept
+    assert not kept[1].exists()  # no defect: pruned as before
+    assert summary["runs_kept_with_known_defects"] == 2 and summary["kept_known_findings"] == {"exec-stop": 2}
+    page = (tmp_path / "store" / "soak-summary.html").read_text()
+    assert "2 passing run(s) kept with known defects" in page and "exec-stop x2" in page
+
+
+def test_a_run_is_kept_when_only_its_results_show_a_defect(tmp_path: Path) -> None:
+    from lab.soak import keep_or_prune
+
+    run_dir = _stored_run(tmp_path / "run", defect=True)
+    # The entry names no finding (a catalogue that failed to load, say): results.json still shows the defect.
+    assert keep_or_prune({"run_dir": str(run_dir), "verdict": True, "known": [], "new": 0}) == "compact"
+    assert (run_dir / "results.json").exists() and not (run_dir / "logs").exists()
+    failing = _stored_run(tmp_path / "failing", defect=True)
+    assert keep_or_prune({"run_dir": str(failing), "verdict": False, "known": [], "new": 1}) == "full"
+    assert (failing / "logs" / "engine-1.log").exists()
+    assert keep_or_prune({"run_dir": None, "verdict": "lab-error"}) == "none"

@@ -60,6 +60,7 @@ class FaultWindow:
     description: str | None = None
     start_s: float = 0.0              # the same times, in seconds since the history began
     end_s: float | None = None
+    plan: dict[str, Any] = field(default_factory=dict)  # the start's invoke: at_s, duration_s, seed, ...
 
     @property
     def kind(self) -> str:
@@ -141,7 +142,7 @@ class _Reader:
         if event.type == INVOKE:
             window = FaultWindow(value.get("index"), event.f, value.get("target"), dict(value.get("options") or {}),
                                  self.wall(event), None, [], started=None, description=value.get("description"),
-                                 start_s=event.time / 1e9)
+                                 start_s=event.time / 1e9, plan={k: v for k, v in value.items() if k != "action"})
             self.windows.append(window)
             self.starting[event.f] = window
             return

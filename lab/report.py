@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from history.faults import read_faults
+from history.run_dir import RunFiles
 from history.events import Event
 from history.pairing import Operation, pair_operations
 from history.reader import read_history
@@ -39,29 +41,19 @@ def load_run(run_dir: Path) -> tuple[list[Event], dict, dict]:
     return events, results, spec or {}
 
 
-def nemesis_periods(events: list[Event]) -> list[NemesisPeriod]:
-    """Fault periods from the nemesis ops: from a fault's successful start to its heal (a whole-cluster heal,
-    f="heal", closes everything still open; an unhealed fault lasts until the end of the history)."""
-    end_s = events[-1].time / 1e9 if events else 0.0
-    described: dict[str, str] = {}
-    open_faults: dict[str, tuple[float, str]] = {}
+def nemesis_periods(events: list[Event], start_wall: float = 0.0, snapshot_wall: float | None = None
+                    ) -> list[NemesisPeriod]:
+    """Fault periods as the verdict saw them (history.faults, the one reader of fault windows): from the start
+    to the heal, or the rule that ended a fault whose heal failed, named in its label."""
     periods = []
-    for event in events:
-        if event.process != "nemesis":
+    for window in read_faults(events, start_wall, snapshot_wall):
+        if not window.applied:
             continue
-        value = event.value if isinstance(event.value, dict) else {}
-        action = value.get("action")
-        if event.type == "invoke" and action == "start":
-            described[event.f] = str(value.get("description") or _describe_fault(event.f, value))
-        elif event.type == "ok" and action == "start":
-            open_faults[event.f] = (event.time / 1e9, described.get(event.f, event.f))
-        elif event.type in ("ok", "info") and action in ("heal", "heal-cluster"):
-            closing = list(open_faults) if event.f == "heal" else [event.f]
-            for fault in closing:
-                if fault in open_faults:
-                    start, label = open_faults.pop(fault)
-                    periods.append(NemesisPeriod(start, event.time / 1e9, label))
-    periods.extend(NemesisPeriod(start, end_s, label + " (never healed)") for start, label in open_faults.values())
+        label = window.description or _describe_fault(window.fault, {"target": window.target})
+        if window.end_rule != "healed":
+            label += f" ({window.end_rule})"
+        end_s = window.end_s if window.end_s is not None else window.start_s
+        periods.append(NemesisPeriod(window.start_s, end_s, label))
     return sorted(periods, key=lambda p: p.start_s)
 
 
@@ -319,7 +311,8 @@ def _img(png: bytes, alt: str) -> str:
 def render_html(run_dir: Path, events: list[Event], results: dict, spec: dict,
                 pngs: dict[str, bytes]) -> str:
     ops = client_ops(events)
-    periods = nemesis_periods(events)
+    files = RunFiles(Path(run_dir))
+    periods = nemesis_periods(events, files.start_wall, files.snapshot_wall)
     anomalies = _anomalies(results)
     anchors = start_ops(ops)
     marked = {a["op_index"] for a in anomalies if isinstance(a.get("op_index"), int)} | marked_ops(results, anchors)
@@ -378,7 +371,8 @@ def render_report(run_dir: Path) -> Path:
     """Write report.html and timeline/latency/throughput PNGs into the run dir; returns the HTML path."""
     events, results, spec = load_run(run_dir)
     ops = client_ops(events)
-    periods = nemesis_periods(events)
+    files = RunFiles(Path(run_dir))
+    periods = nemesis_periods(events, files.start_wall, files.snapshot_wall)
     pngs = {"timeline": plot_timeline(ops, periods), "latency": plot_latency(ops, periods),
             "throughput": plot_throughput(ops, periods)}
     for name, png in pngs.items():

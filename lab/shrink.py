@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from cluster.errors import LabError
+from history.faults import read_faults
 from cluster.topology import MINIMUM, MISTRAL_ROLES
 from lab.findings import Signature
 from lab.findings_replay import Try, read_results
@@ -91,33 +92,20 @@ def choose_target(anomalies: list[dict[str, Any]], cls: str | None = None, kind:
 
 
 def recorded_steps(events: Sequence[Any]) -> list[dict[str, Any]]:
-    """The faults that actually started, in order, as explicit schedule steps.
-
-    A start invoke carries the decision (index, at_s, target, options, duration_s, seed); its answer (ok, or
-    info when the start failed) follows before the next start. A scale on a `random` role is pinned to the role
-    it picked, so a replay on a smaller topology scales the same role."""
+    """The faults that actually started, in order, as explicit schedule steps (read by history.faults, the one
+    reader of fault windows). A scale on a `random` role is pinned to the role it picked, so a replay on a
+    smaller topology scales the same role."""
     steps: list[dict[str, Any]] = []
-    pending: tuple[str, dict[str, Any]] | None = None
-    for event in events:
-        value = getattr(event, "value", None)
-        if getattr(event, "process", None) != "nemesis" or not isinstance(value, dict) \
-                or value.get("action") != "start":
-            continue
-        if event.type == "invoke":
-            pending = (event.f, value)
-            continue
-        if pending is None or pending[0] != event.f:
-            continue
-        name, plan = pending
-        pending = None
-        if event.type != "ok":
+    for window in read_faults(events):
+        if not window.applied:
             continue  # the start failed: nothing ran
-        step = {"at_s": float(plan.get("at_s") or 0.0), "fault": name, "target": plan.get("target"),
-                "options": dict(plan.get("options") or {}), "duration_s": float(plan.get("duration_s") or 0.0),
+        plan = window.plan
+        step = {"at_s": float(plan.get("at_s") or 0.0), "fault": window.fault, "target": window.target,
+                "options": dict(window.options), "duration_s": float(plan.get("duration_s") or 0.0),
                 "seed": int(plan.get("seed") or 0)}
-        if name == "scale" and str(step["target"] or "random").startswith("random") \
-                and value.get("role") in MISTRAL_ROLES:
-            step["target"] = value["role"]
+        if window.fault == "scale" and str(step["target"] or "random").startswith("random") \
+                and window.done.get("role") in MISTRAL_ROLES:
+            step["target"] = window.done["role"]
         steps.append(step)
     return steps
 

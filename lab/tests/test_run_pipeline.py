@@ -114,7 +114,7 @@ def _history_with_faults(path: Path) -> None:
 def test_nemesis_periods_pair_starts_with_heals(tmp_path: Path) -> None:
     _history_with_faults(tmp_path / "history.jsonl")
     periods = nemesis_periods(read_history(tmp_path / "history.jsonl"))
-    assert [p.label for p in periods] == ["kill executor-1", "pause engine-2"]
+    assert [p.label for p in periods] == ["kill executor-1", "pause engine-2 (whole-cluster heal)"]
     assert all(p.end_s >= p.start_s for p in periods)
 
 

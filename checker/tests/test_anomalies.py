@@ -75,10 +75,10 @@ def _run(tmp_path: Path, snap: dict, records: list, nemesis: list[tuple[str, str
     """A run dir: starts acknowledged at t=0, nemesis events at the given seconds since START_WALL."""
     run_dir = write_run(tmp_path / "run", records=records, snap=snap)
     events = []
-    for ex_id in starts:
+    for process, ex_id in enumerate(starts):
         tasks = sum(1 for t in snap["tasks"] if t.get("workflow_execution_id") == ex_id) or None
-        events += [(0.0, 0, "invoke", "start", {"workflow": "lab_ref", "expected_tasks": tasks}, ex_id),
-                   (0.1, 0, "ok", "start", "RUNNING", ex_id)]
+        events += [(0.0, process, "invoke", "start", {"workflow": "lab_ref", "expected_tasks": tasks}, ex_id),
+                   (0.1, process, "ok", "start", "RUNNING", ex_id)]
     events += [(at, "nemesis", kind, fault, value, None) for kind, fault, value, at in nemesis]
     events.sort(key=lambda e: e[0])
     lines = [{"index": i, "time": int(at * 1e9), "process": proc, "type": kind, "f": f, "value": value,

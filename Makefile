@@ -65,8 +65,11 @@ hunt: install
 	$(LAB) doctor
 	$(LAB) soak --duration $(or $(DURATION),2h) --tests $(subst $(space),$(comma),$(strip $(HUNT_TESTS))) --seed $(or $(SEED),1)
 
-# Replay every catalogued defect (findings/) TRIES times (default 3), each on a fresh cluster, and record tries
-# and reproduced in findings/<id>.yaml; exit 1 when one no longer reproduces at its min_rate. IDS=... selects.
+# Replay every catalogued defect (findings/): TRIES tries asked (default 3), each on a fresh cluster; a try counts
+# when its faults gate passed and it reached a verdict, an inconclusive one is replaced (at most TRIES extra).
+# Prints per finding asked / conclusive / inconclusive / reproduced / required and the status with its rule;
+# records tries and reproduced in findings/<id>.yaml only for a conclusive replay. Exit 1 when one is below its
+# min_rate, 2 when one is inconclusive (and none below). IDS=... selects.
 findings: install
 	$(LAB) doctor
 	$(LAB) findings $(IDS) --tries $(or $(TRIES),3) --record

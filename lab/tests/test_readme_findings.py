@@ -1,0 +1,83 @@
+"""The README's findings section against the finding files: one table row per finding whose tries, reproduced,
+min_rate, basis (and provisional mark), class / kind and promise level are the file's; and every figure in the
+section names the command (or the code) that produced it and a date."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lab.findings import DEFAULT_DIR, load_catalogue
+
+README = DEFAULT_DIR.parent / "README.md"
+SECTION_START, SECTION_END = "## Findings: Mistral 23.0.0's HA defects", "## Reading a report"
+HEADER = "| finding | class / kind | breaks | tries | reproduced | min_rate | min_rate basis | one-line cause |"
+# A measured figure: "3 of 5", "17.2 min", "25 s", "470 KB". Code spans (`...`) are examples, not figures.
+FIGURE_RE = re.compile(r"\b\d+ of \d+\b|\b\d+(?:\.\d+)? ?(?:min|s|KB|MB|h)\b")
+COMMAND_RE = re.compile(r"`(?:make \w|mistral-lab \w|python -m )|\bmake findings\b|mistral-lab findings")
+DATE_RE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
+FROM_CODE = "read from Mistral 23.0.0's code"
+
+
+def _section() -> str:
+    text = README.read_text()
+    return text[text.index(SECTION_START):text.index(SECTION_END)]
+
+
+def _rows() -> dict[str, list[str]]:
+    lines = _section().splitlines()
+    start = lines.index(HEADER)
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("| `"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def test_the_readme_table_has_one_row_per_finding_with_the_files_figures() -> None:
+    rows = _rows()
+    findings = load_catalogue(DEFAULT_DIR)
+    assert sorted(rows) == sorted(f.id for f in findings)
+    for finding in findings:
+        _, cls_kind, breaks, tries, reproduced, min_rate, basis, _cause = rows[finding.id]
+        assert (tries, reproduced, min_rate) == (str(finding.tries), str(finding.reproduced), str(finding.min_rate)), \
+            finding.id
+        assert (cls_kind, breaks) == (f"{finding.cls} / {finding.kind}", finding.breaks), finding.id
+        assert basis == str(finding.min_rate_basis) + (", provisional" if finding.provisional else ""), finding.id
+
+
+def _blocks(section: str) -> list[str]:
+    """Paragraphs, list items and tables; a table is judged with the paragraph that introduces it."""
+    blocks: list[str] = []
+    for block in re.split(r"\n\s*\n", section):
+        if block.lstrip().startswith("|") and blocks:
+            blocks[-1] += "\n" + block
+        elif block.lstrip().startswith("- "):
+            blocks += [item for item in re.split(r"\n(?=- )", block)]
+        else:
+            blocks.append(block)
+    return blocks
+
+
+def test_every_figure_in_the_findings_section_names_its_command_and_date() -> None:
+    unsourced = []
+    for block in _blocks(_section()):
+        figures = FIGURE_RE.findall(re.sub(r"`[^`]*`", "", block))
+        if not figures or FROM_CODE in block:
+            continue
+        if not (COMMAND_RE.search(block) and DATE_RE.search(block)):
+            unsourced.append(f"{figures[0]!r} in: {block[:100]!r}")
+    assert unsourced == []
+
+
+@pytest.mark.parametrize("block, sourced", [
+    ("Replayed 3 times: 2 of 3 reproduced.", False),
+    ("Replayed by `make findings` (2026-12-04): 2 of 3 reproduced.", True),
+    ("A run took 54 min on 2026-12-04.", False),
+    ("Status text such as `reproduces: 2 of 3 asked` is an example.", True),
+])
+def test_the_figure_rule_itself(block: str, sourced: bool) -> None:
+    figures = FIGURE_RE.findall(re.sub(r"`[^`]*`", "", block))
+    assert (not figures or bool(COMMAND_RE.search(block) and DATE_RE.search(block))) == sourced

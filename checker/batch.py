@@ -11,11 +11,12 @@ from checker.models import MODELS
 from history.events import HistoryError
 from history.importers import FORMATS, guess_format
 from history.reader import TornLineWarning
+from history.run_dir import HISTORY_FILE
 
 # The model a format implies when --model is not given.
 DEFAULT_MODEL_FOR_FORMAT = {"porcupine-kv": "kv-append"}
 DEFAULT_MODEL = "cas-register"
-RUN_DIR_HISTORY = "history.jsonl"
+RUN_DIR_HISTORY = HISTORY_FILE
 
 
 @dataclass

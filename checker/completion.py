@@ -19,15 +19,14 @@ from history.events import FAIL, OK
 from history.mistral import TERMINAL_STATES as TERMINAL
 from history.mistral import default_settle_s
 from history.pairing import Operation
+from history.started import counts_as_started as started_rule
 
 MAX_LISTED = 50
 
 
 def counts_as_started(op: Operation) -> bool:
-    """Which starts the run started: ok and info (or open) alike, never a fail. The settle wait polls by the
-    same rule (workloads.started.counts_as_started); checker may not import workloads, so it is repeated here
-    until the rule moves into history.pairing (workloads/tests/test_settle.py holds the two equal)."""
-    return op.f == "start" and op.key is not None and op.status != FAIL
+    """Which starts the run started (history.started, the rule the settle wait polls by too)."""
+    return started_rule(op.f, op.key, op.status)
 
 
 def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: list[WitnessRun],

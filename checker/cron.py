@@ -54,6 +54,7 @@ from typing import Any, Iterable
 from history.events import OK
 from history.mistral import mistral_time
 from history.pairing import Operation
+from history.run_dir import RUN_FILE
 
 EARLY_S = 3.0           # a loop fires up to 2 s early; Mistral's timestamps are whole seconds
 MARGIN_S = 10.0         # the engine creating the execution after taking the call, under load
@@ -355,7 +356,7 @@ def judge_cron(ops: list[Operation], rpc_timeout_s: float = DEFAULT_RPC_TIMEOUT_
 def check_cron(files: Any) -> dict[str, Any]:
     """The checker on a run directory (checker.run_files.RunFiles): the history, and run.json's overrides for
     Mistral's RPC timeout."""
-    overrides = (files.run.get("overrides") or {}) if (files.dir / "run.json").exists() else {}
+    overrides = (files.run.get("overrides") or {}) if files.has(RUN_FILE) else {}
     return judge_cron(files.ops, rpc_timeout(overrides))
 
 

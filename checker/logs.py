@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+from history.run_dir import RUN_FILE
 
 DEFECTS = ("deadlock", "duplicate-key")
 PATTERNS = ("deadlock", "deadlock-retried", "duplicate-key", "traceback", "heartbeat-missed", "broker-reconnect",
@@ -505,7 +506,7 @@ def _anomaly(node: str, pattern: str, count: int, events: list[_Event], action_i
 
 def _start_wall(run_dir: Path) -> float | None:
     try:
-        value = json.loads((run_dir / "run.json").read_text()).get("start_wall")
+        value = json.loads((run_dir / RUN_FILE).read_text()).get("start_wall")
     except (OSError, ValueError, AttributeError):
         return None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

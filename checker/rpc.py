@@ -23,6 +23,7 @@ from checker.promise import FaultWindow, heartbeats_lost_s, promise_of, role_of,
 from checker.run_files import RunFiles
 from history.mistral import ERROR, mistral_time
 from history.witness import WitnessRun
+from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE
 
 HEARTBEAT = "Heartbeat wasn't received"
 MAX_LISTED = 200
@@ -281,7 +282,7 @@ def check_rpc(files: RunFiles) -> dict[str, Any]:
     unheard = [w.label for w in rpc_windows if w.matches is None]
     messages = matched_messages(rpc_windows)
     result: dict[str, Any] = {"valid": True, "faults": len(rpc_windows), "matched": len(messages)}
-    missing = [name for name in ("mistral-snapshot.json", "witness.jsonl") if not (files.dir / name).exists()]
+    missing = [name for name in (SNAPSHOT_FILE, WITNESS_FILE) if not files.has(name)]
     if messages and missing:
         return {**result, "valid": "unknown", "messages": messages[:MAX_LISTED],
                 "reason": f"cannot name the consequences: {', '.join(missing)} missing"}

@@ -23,6 +23,7 @@ from checker.run_files import RunFiles
 from checker.verdict import verdict
 from history.events import NEMESIS, HistoryError
 from history.verdict import INVALID, UNKNOWN, label, merge, normal
+from history.run_dir import HISTORY_FILE, SNAPSHOT_FILE, WITNESS_FILE
 from cluster.errors import LabError
 
 LINEARIZABLE_TIME_LIMIT_S = 120.0
@@ -40,7 +41,7 @@ def _linearizable(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     try:
         result = check_history(files.events, model, time_limit=LINEARIZABLE_TIME_LIMIT_S)
     except HistoryError as exc:
-        raise LabError(str(exc.located(str(files.dir / "history.jsonl")))) from None
+        raise LabError(str(exc.located(str(files.dir / HISTORY_FILE)))) from None
     except KeyError as exc:
         raise LabError(str(exc.args[0])) from None
     return result.to_json()
@@ -73,8 +74,8 @@ def _succeeded(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
 
 def _perf(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
     optional = {}
-    for name, path in (("snapshot", "mistral-snapshot.json"), ("runs", "witness.jsonl")):
-        if (files.dir / path).exists():
+    for name, path in (("snapshot", SNAPSHOT_FILE), ("runs", WITNESS_FILE)):
+        if files.has(path):
             optional[name] = files.snapshot if name == "snapshot" else _scoped_runs(files)
     return check_perf(files.ops, optional.get("snapshot"), optional.get("runs"))
 
@@ -90,7 +91,7 @@ def _rpc(files: RunFiles, settle_s: float | None) -> dict[str, Any]:
 
 
 def _has_rpc_fault(files: RunFiles) -> bool:
-    return (files.dir / "history.jsonl").exists() and any(
+    return files.has(HISTORY_FILE) and any(
         e.process == NEMESIS and e.f == "rpc" for e in files.events)
 
 

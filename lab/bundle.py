@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from cluster.errors import LabError
+from history.run_dir import RESULTS_FILE
 
 SECRETS_FILE = ".secrets.json"
 MASK = "***"
@@ -43,7 +44,7 @@ def scrub(text: str, secrets: list[str]) -> str:
 
 
 def make_bundle(run_dir: Path, out: Path | None = None) -> Path:
-    if not run_dir.is_dir() or not (run_dir / "results.json").exists():
+    if not run_dir.is_dir() or not (run_dir / RESULTS_FILE).exists():
         raise LabError(f"{run_dir} is not a run directory (no results.json)")
     run_dir = run_dir.resolve()
     secrets = known_secrets(run_dir)

@@ -12,8 +12,9 @@ from rich.markup import escape
 from checker.batch import FileOutcome, check_paths, validate_choices
 from checker.check import UNKNOWN
 from cluster.errors import LabError
+from history.run_dir import RUN_FILE
+from history.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_BAD_INPUT = 0, 1, 2, 3
 
 
 def _parse_time_limit(text: Optional[str]) -> float | None:
@@ -80,7 +81,7 @@ def check_command(
     """Check histories for linearizability. Exit 0 all valid, 1 any invalid, 2 some unknown, 3 bad input."""
     if not paths:
         raise LabError("check needs at least one history PATH")
-    if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], "run.json")):
+    if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], RUN_FILE)):
         from pathlib import Path
 
         from lab.run_cli import check_run_dir_command  # a run directory: every checker of the run

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from history.faults import read_faults
-from history.run_dir import RunFiles
+from history.run_dir import HISTORY_FILE, REPORT_FILE, RunFiles, read_results, read_spec
 from history.events import Event
 from history.pairing import Operation, pair_operations
 from history.reader import read_history
@@ -35,10 +35,8 @@ class NemesisPeriod:
 
 
 def load_run(run_dir: Path) -> tuple[list[Event], dict, dict]:
-    events = read_history(run_dir / "history.jsonl") if (run_dir / "history.jsonl").exists() else []
-    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
-    spec = yaml.safe_load((run_dir / "test.yaml").read_text()) if (run_dir / "test.yaml").exists() else {}
-    return events, results, spec or {}
+    events = read_history(run_dir / HISTORY_FILE) if (run_dir / HISTORY_FILE).exists() else []
+    return events, read_results(run_dir), read_spec(run_dir)
 
 
 def nemesis_periods(events: list[Event], start_wall: float = 0.0, snapshot_wall: float | None = None
@@ -377,6 +375,6 @@ def render_report(run_dir: Path) -> Path:
             "throughput": plot_throughput(ops, periods)}
     for name, png in pngs.items():
         (run_dir / f"{name}.png").write_bytes(png)
-    out = run_dir / "report.html"
+    out = run_dir / REPORT_FILE
     out.write_text(render_html(run_dir, events, results, spec, pngs))
     return out

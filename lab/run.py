@@ -26,14 +26,15 @@ from rich.table import Table
 from lab.bundle import SECRETS_FILE
 from cluster.control import Cluster
 from cluster.errors import LabError
+from history.run_dir import HISTORY_FILE, RUN_FILE, SPEC_FILE, WITNESS_FILE
+from history.verdict import EXIT_BAD_INPUT, exit_code
 from lab.report import render_report
-from lab.spec import TestSpec, dump_spec
+from lab.spec import TestSpec, dump_spec, nemesis_schedule
 from lab.store import (check_writable, keep_previous_judgement, new_run_dir, read_object, recorded_outcome,
                        update_run_file, write_results)
 
 console = Console(stderr=True)
-EXIT_BY_VERDICT = {True: 0, False: 1, "unknown": 2}
-EXIT_LAB_FAILED = 3
+EXIT_LAB_FAILED = EXIT_BAD_INPUT  # the lab could not judge
 NEMESIS_JOIN_TIMEOUT_S = 600.0  # a heal waits for restarted nodes to be ready; bounded all the same
 NOTHING_TO_CHECK = "the run stopped before the workload started: nothing to check"
 
@@ -90,8 +91,8 @@ class RunOutcome:
     def exit_for(self, strict: bool = False) -> int:
         verdict = self.verdict(strict)
         if self.lab_error is not None:  # a found bug still wins over the lab's own failure
-            return EXIT_BY_VERDICT[False] if verdict is False else EXIT_LAB_FAILED
-        return EXIT_BY_VERDICT.get(verdict, 2)
+            return exit_code(False) if verdict is False else EXIT_LAB_FAILED
+        return exit_code(verdict)
 
     @property
     def exit_code(self) -> int:
@@ -99,26 +100,32 @@ class RunOutcome:
 
 
 def build_parts(spec: TestSpec, lab_name: str):
-    """Workload and nemesis schedule from the spec; every LabError here comes before anything starts."""
-    from nemesis.schedule import PinnedSchedule, Schedule, inventory_of
+    """Workload and nemesis schedule from the spec; every LabError here comes before anything starts (a spec
+    whose faults fit in no slot included: shrink's candidates never went through load_spec)."""
+    from nemesis.schedule import inventory_of, require_a_fault
     from workloads import make_workload
 
     workload = make_workload(spec.workload["name"], dict(spec.workload.get("params") or {}))
-    schedule = None
-    faults = spec.nemesis.get("faults") if spec.nemesis else None
-    if spec.nemesis and spec.nemesis.get("schedule"):  # explicit steps (e.g. from `mistral-lab shrink`): no draw
-        schedule = PinnedSchedule(spec.nemesis["schedule"])
-    elif faults:
-        schedule = Schedule(faults, seed=spec.seed, interval_s=float(spec.nemesis.get("interval_s", 20)),
-                            duration_s=float(spec.nemesis.get("duration_s", 8)),
-                            cover=spec.nemesis.get("draw", "cover") != "random",
-                            inventory=inventory_of(spec.topology(lab_name)))
+    schedule = nemesis_schedule(spec, inventory_of(spec.topology(lab_name)))
+    if schedule is not None:
+        require_a_fault(schedule, spec.time_limit_s)
     return workload, schedule
 
 
 def planned_schedule(schedule, time_limit: float) -> list[dict]:
-    return [{"at_s": d.at_s, "fault": d.fault, "target": d.target, "options": d.options,
+    return [{"index": d.index, "at_s": d.at_s, "fault": d.fault, "target": d.target, "options": d.options,
              "duration_s": d.duration_s} for d in schedule.decisions(time_limit)] if schedule else []
+
+
+def fault_room(schedule, time_limit: float) -> dict[str, int] | None:
+    """How many faults the schedule has room for and how many it plans, for test.yaml (the faults gate says so
+    when a run planned fewer than its spec can hold)."""
+    from nemesis.schedule import fault_count
+
+    if schedule is None:
+        return None
+    count = fault_count(schedule, time_limit)
+    return {"holds": count.holds, "plans": count.plans}
 
 
 def config_drift(wanted: dict[str, dict[str, str]], running: dict[str, dict[str, str]]) -> list[str]:
@@ -152,7 +159,8 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
         raise LabError(f"a lab named {lab_name!r} already exists; pass --reuse to run on it, or --lab NAME")
     run_dir = new_run_dir(store, spec.name)
     plan = planned_schedule(schedule, spec.time_limit_s)
-    (run_dir / "test.yaml").write_text(dump_spec(spec, {"lab": lab_name, "planned_faults": plan}))
+    (run_dir / SPEC_FILE).write_text(dump_spec(spec, {"lab": lab_name, "planned_faults": plan,
+                                                      "fault_room": fault_room(schedule, spec.time_limit_s)}))
     state = LiveState()
     stop = threading.Event()
     nemesis = None
@@ -269,8 +277,8 @@ def _collect_if_missing(cluster: Cluster, run_dir: Path) -> None:
     """An interrupted or failed run still gets its witness log and Mistral snapshot, so it can be checked."""
     from workloads.collect import collect_run_files
 
-    run_file = run_dir / "run.json"
-    if not run_file.exists() or (run_dir / "witness.jsonl").exists():
+    run_file = run_dir / RUN_FILE
+    if not run_file.exists() or (run_dir / WITNESS_FILE).exists():
         return
     try:
         run = json.loads(run_file.read_text())
@@ -290,7 +298,7 @@ def started_ids(run_dir: Path, recorded: list[str]) -> list[str]:
 
     ids = dict.fromkeys(recorded)
     try:
-        events = read_history(run_dir / "history.jsonl")
+        events = read_history(run_dir / HISTORY_FILE)
     except Exception:  # noqa: BLE001 - a torn or missing history: run.json's list is what there is
         return list(ids)
     ids.update(dict.fromkeys(str(e.key) for e in events if e.f == "start" and e.key is not None))
@@ -334,7 +342,7 @@ def _judge(run_dir: Path, spec_checkers: list[str] | None) -> dict:
     """The checkers' verdict; "unknown" with the reason when they cannot run or crash."""
     from checker.run_checks import check_run
 
-    if "workload" not in read_object(run_dir / "run.json", {"workload": None}):  # only the pipeline's fields
+    if "workload" not in read_object(run_dir / RUN_FILE, {"workload": None}):  # only the pipeline's fields
         return {"valid": "unknown", "checkers": {}, "note": NOTHING_TO_CHECK}
     try:
         return check_run(run_dir, spec_checkers or None)

@@ -15,6 +15,7 @@ import yaml
 from cluster.errors import LabError
 from cluster.paths import resource_dir
 from cluster.topology import BACKENDS, DATABASES, MISTRAL_ROLES, PLACEMENTS, Topology, validate_count
+from history.run_dir import SPEC_FILE
 
 if TYPE_CHECKING:  # nemesis is imported when a spec's faults are checked, not when lab.spec loads
     from nemesis.schedule import Inventory, PinnedSchedule, Schedule
@@ -246,7 +247,7 @@ def dump_spec(spec: TestSpec, extra: dict[str, Any]) -> str:
 
 def spec_from_run(run_dir: Path) -> TestSpec:
     """The resolved spec a stored run used (for --replay and offline checks)."""
-    path = Path(run_dir) / "test.yaml"
+    path = Path(run_dir) / SPEC_FILE
     if not path.exists():
         raise LabError(f"{run_dir} is not a run directory (no test.yaml)")
     data = yaml.safe_load(path.read_text()) or {}

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cluster.errors import LabError
+from history.run_dir import RESULTS_FILE, RUN_FILE
+from history.run_dir import write_results as history_write_results
 
 DEFAULT_STORE = Path("store")
-RUN_FILE = "run.json"
-RESULTS_FILE = "results.json"
 JUDGEMENTS_DIR = "judgements"
 # run.json fields the run pipeline records (absent in runs stored before it did: their results.json stands in)
 PIPELINE_FIELDS = ("interrupted", "interrupted_phase", "lab_error", "lab_error_phase", "nemesis_errors")
@@ -174,7 +174,5 @@ def recorded_outcome(run_dir: Path) -> dict[str, Any]:
 
 
 def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
-    """results.json with the overall verdict first, so a person (or `head`) sees it at once; written atomically."""
-    ordered = {"valid": results.pop("valid"), **results}
-    write_json_atomic(run_dir / RESULTS_FILE, ordered, sort_keys=False)
-    return ordered
+    """results.json, written by its owner (history.run_dir: verdict first, atomically)."""
+    return history_write_results(run_dir, results)

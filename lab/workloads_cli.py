@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from cluster.errors import LabError
+from history.verdict import exit_code
 
-EXIT = {True: 0, False: 1, "unknown": 2}
 out = Console()
 CHECKS_FILE = "checks.json"
 
@@ -54,7 +54,7 @@ def report(result: dict[str, Any], run_dir: Path, as_json: bool) -> int:
         verdict = result["valid"]
         out.print(f"{run_dir}: {'valid' if verdict is True else 'INVALID' if verdict is False else 'unknown'} "
                   f"(details in {run_dir / CHECKS_FILE})", highlight=False)
-    return EXIT.get(result["valid"], 2)
+    return exit_code(result["valid"])
 
 
 def workload(

@@ -15,7 +15,7 @@ from cluster.mistral_api import NodeClient, api_error
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import reference_workflow
 from workloads.reference_load import ensure_workflows, start_execution
-from workloads.started import counts_as_started
+from history.started import counts_as_started
 
 from history.mistral import TERMINAL_STATES as TERMINAL
 TARGET_STATE = {"pause": "PAUSED", "resume": "RUNNING", "cancel": "CANCELLED"}

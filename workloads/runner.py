@@ -4,7 +4,7 @@ Phases: setup -> main (until time limit / stop_event / generator exhausted) -> f
 (executions the clients started reach a terminal state, or the settle window after the last fault passes)
 -> final reads -> collect witness log and Mistral snapshot -> run.json.
 
-"Started" is workloads.started's rule, the one the completion checker judges by: acknowledged and
+"Started" is history.started's rule, the one the completion checker judges by: acknowledged and
 indeterminate starts alike. The settle wait polls all of them and run.json records them (started_executions).
 
 A call that times out or loses its connection completes as info; that process is retired and the worker
@@ -33,7 +33,7 @@ from cluster.mistral_api import INDETERMINATE, NodeClient
 from workloads.collect import collect_run_files, fetch_all
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.recorder import HistoryRecorder
-from workloads.started import attempted_executions, counts_as_started, started_executions
+from history.started import attempted_executions, counts_as_started, started_executions
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
@@ -67,7 +67,7 @@ class RunRecord:
     settle_finished: bool = False       # the settle wait ran to its end (all terminal, or the window passed)
     snapshot_wall: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    # Every execution the run started (workloads.started): what the settle wait polled and the snapshot holds.
+    # Every execution the run started (history.started): what the settle wait polled and the snapshot holds.
     started_executions: list[str] = field(default_factory=list)
     executions: list[str] = field(default_factory=list)  # the same list under its old name, for older readers
     # Every execution id a client tried to start, failed starts included: a failed start that still created
@@ -92,7 +92,7 @@ class RunRecord:
 
 @dataclass
 class _StartOp:
-    """One start op as workloads.started reads it; status is info until it completes (open counts as info)."""
+    """One start op as history.started reads it; status is info until it completes (open counts as info)."""
 
     f: str
     key: Any
@@ -341,7 +341,7 @@ def _new_record(cluster: Cluster, workload: Workload, out: Path, urls: dict[str,
 
 def _settle(record: RunRecord, session: _Session, urls: dict[str, str], recorder: HistoryRecorder,
             stop: threading.Event) -> None:
-    """The settle wait over every started execution (workloads.started), recorded in `record`."""
+    """The settle wait over every started execution (history.started), recorded in `record`."""
     quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
     if session.workload.starts_executions:
         record.started_executions = record.executions = session.started()

@@ -20,7 +20,7 @@ from history.reader import read_history
 from history.writer import HistoryWriter
 from workloads import make_workload
 from workloads.runner import RUN_FILE, run_workload, wait_settled
-from workloads.started import attempted_executions, counts_as_started, started_executions
+from history.started import attempted_executions, counts_as_started, started_executions
 from workloads.stub import StubMistral
 from workloads.tests.test_runner import FakeCluster
 

@@ -4,7 +4,8 @@ A start op counts when it names an execution id (its key) and did not fail: ackn
 indeterminate (info, or still open) starts alike, since Mistral may create an indeterminate one at any later
 time. A failed start is only "attempted": the snapshot still looks it up (failed-but-created).
 
-Pure: imports history only, so it can move down into history.pairing unchanged.
+At the bottom of the layers so the workloads (settle wait, run.json) and the checkers (completion, gates)
+read the same rule.
 """
 from __future__ import annotations
 

@@ -354,7 +354,7 @@ def judge_cron(ops: list[Operation], rpc_timeout_s: float = DEFAULT_RPC_TIMEOUT_
 
 
 def check_cron(files: Any) -> dict[str, Any]:
-    """The checker on a run directory (checker.run_files.RunFiles): the history, and run.json's overrides for
+    """The checker on a run directory (history.run_dir.RunFiles): the history, and run.json's overrides for
     Mistral's RPC timeout."""
     overrides = (files.run.get("overrides") or {}) if files.has(RUN_FILE) else {}
     return judge_cron(files.ops, rpc_timeout(overrides))

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from checker.promise import FaultWindow, heartbeats_lost_s, promise_of, role_of, rpc_placement, setting
-from checker.run_files import RunFiles
+from history.run_dir import RunFiles
 from history.mistral import ERROR, mistral_time
 from history.witness import WitnessRun
 from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE

@@ -19,7 +19,7 @@ from checker.cron import check_cron
 from checker.exactly_once import check_exactly_once
 from checker.gates import GATES
 from checker.perf import check_perf
-from checker.run_files import RunFiles
+from history.run_dir import RunFiles
 from checker.verdict import verdict
 from history.events import NEMESIS, HistoryError
 from history.verdict import INVALID, UNKNOWN, label, merge, normal

@@ -109,8 +109,8 @@ def soak(
 ) -> None:
     """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed.
 
-    A run whose defects are all known findings passes (and is pruned) unless --strict; the summary lists the
-    known findings and new defects of every run."""
+    A run whose defects are all known findings passes unless --strict, and is kept (compacted: no node logs);
+    the summary lists the known findings and new defects of every run and the runs it kept."""
     from lab.soak import parse_duration, soak_loop
 
     failed = soak_loop(parse_duration(duration), [t.strip() for t in tests.split(",") if t.strip()], seed, store,

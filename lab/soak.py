@@ -40,7 +40,9 @@ def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_
     defects alone pass, unless `strict`), the same rule as `mistral-lab run`."""
     from lab.run import run_test
 
-    specs = {name: load_spec(name) for name in tests}  # every test validated before the first run
+    # Every test validated before the first run, with the time limit it will run at (a limit too short for its
+    # faults is one LabError line now, not a crash mid-soak).
+    specs = {name: apply_overrides(load_spec(name), time_limit=time_limit) for name in tests}
     rng = random.Random(seed)
     deadline = time.monotonic() + duration_s
     runs: list[dict] = []

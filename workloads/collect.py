@@ -14,14 +14,14 @@ from typing import Any, Iterable, TYPE_CHECKING
 import requests
 
 from history.mistral import mistral_time
+from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE  # noqa: F401 - re-exported
 from cluster.errors import LabError
 from cluster.mistral_api import NodeClient
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
 
-WITNESS_FILE = "witness.jsonl"
-SNAPSHOT_FILE = "mistral-snapshot.json"
+
 PAGE = 500
 MAX_PAGES = 200  # bound: 100k rows per collection
 

@@ -34,12 +34,12 @@ from workloads.collect import collect_run_files, fetch_all
 from workloads.core import Completion, Op, RunContext, Workload
 from workloads.recorder import HistoryRecorder
 from history.started import attempted_executions, counts_as_started, started_executions
+from history.run_dir import HISTORY_FILE, RUN_FILE  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
     from cluster.control import Cluster
 
-HISTORY_FILE = "history.jsonl"
-RUN_FILE = "run.json"
+
 OnOp = Callable[[Event], None]
 StatesFn = Callable[[], "dict[str, str] | None"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from checker.anomalies import Context
 from checker.cron import check_cron, from_cron, judge_cron, period_s
 from checker.promise import FaultWindow
-from checker.run_files import RunFiles
+from history.run_dir import RunFiles
 from history.pairing import pair_operations
 from history.writer import HistoryWriter
 

@@ -266,7 +266,7 @@ def _stop_periodic_server(cluster: Any, node: str, pid: str) -> None:
 @pytest.mark.docker
 def test_a_trigger_fires_once_a_minute_and_is_gone_after_the_run(shared_cluster, tmp_path: Path) -> None:
     from checker.cron import check_cron
-    from checker.run_files import RunFiles
+    from history.run_dir import RunFiles
     from cluster.mistral_api import NodeClient
     from workloads.runner import run_workload
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from checker.run_checks import check_run
-from checker.run_files import RunFiles
+from history.run_dir import RunFiles
 from history.events import NEMESIS
 from cluster import mistral_api
 from workloads import make_workload

@@ -24,6 +24,7 @@ MISTRAL_DEFAULTS = {
     ("action_heartbeat", "max_missed_heartbeats"): 15.0,
     ("action_heartbeat", "first_heartbeat_timeout"): 3600.0,
     ("engine", "execution_integrity_check_delay"): 20.0,
+    ("DEFAULT", "rpc_response_timeout"): 60.0,
 }
 SETTLE_MARGIN_S = 10.0
 
@@ -33,6 +34,13 @@ def _setting(overrides: dict[str, dict[str, str]], section: str, option: str) ->
         return float(overrides.get(section, {}).get(option, MISTRAL_DEFAULTS[(section, option)]))
     except ValueError:
         return MISTRAL_DEFAULTS[(section, option)]
+
+
+def unlisted_grace_s(overrides: dict[str, dict[str, str]] | None = None) -> float:
+    """How long after the cluster is quiet an indeterminate start Mistral does not list can still appear: its
+    API node's start_workflow call to an engine either went out (the engine creates it from the queue at once)
+    or gave up within rpc_response_timeout; plus the margin."""
+    return _setting(overrides or {}, "DEFAULT", "rpc_response_timeout") + SETTLE_MARGIN_S
 
 
 def default_settle_s(overrides: dict[str, dict[str, str]] | None = None, action_seconds: float = 0.0) -> float:

@@ -26,7 +26,7 @@ from typing import Any, Callable, TYPE_CHECKING
 import requests
 
 from history.mistral import TERMINAL_STATES as TERMINAL
-from history.mistral import default_settle_s
+from history.mistral import default_settle_s, unlisted_grace_s
 from history.events import FAIL, INFO, INVOKE, OK, Event
 from cluster.errors import LabError
 from cluster.mistral_api import INDETERMINATE, NodeClient
@@ -239,18 +239,23 @@ def _run_pinned(session: _Session, urls: dict[str, str], ops: list[Op], timeout:
 
 def wait_settled(urls: dict[str, str], execution_ids: list[str], quiet_since: Callable[[], float],
                  settle_s: float, stop: threading.Event, poll_s: float = 2.0, timeout: float = 10.0,
-                 read_states: StatesFn | None = None) -> tuple[float | None, list[str]]:
+                 read_states: StatesFn | None = None, unlisted_grace_s: float | None = None
+                 ) -> tuple[float | None, list[str]]:
     """Poll until every started execution is terminal, or `settle_s` have passed since `quiet_since()`.
     Returns (when settled or None, unsettled ids). An execution Mistral does not list (yet) is not terminal:
-    an indeterminate start may still be created later, and the completion checker judges it if it is.
-    `read_states` (id -> state, None when no node answers) defaults to listing through `urls`."""
+    an indeterminate start may still be created later, and the completion checker judges it if it is; once
+    `unlisted_grace_s` have passed since quiet_since() with every listed one terminal, the rest never will be
+    (history.mistral.unlisted_grace_s). `read_states` (id -> state, None when no node answers) defaults to
+    listing through `urls`."""
     read = read_states or (lambda: _execution_states(urls, timeout))
     pending = set(execution_ids)
+    grace = float("inf") if unlisted_grace_s is None or unlisted_grace_s >= settle_s else unlisted_grace_s
     while True:
         states = read()
         if states is not None:
             pending = {i for i in pending if states.get(i) not in TERMINAL}
-            if not pending:
+            listed = {i for i in pending if i in states}
+            if not pending or (not listed and time.time() >= quiet_since() + grace):
                 return time.time(), []
         left = quiet_since() + settle_s - time.time()
         if left <= 0 or stop.wait(min(poll_s, left)):  # the last poll comes when the window ends
@@ -345,8 +350,9 @@ def _settle(record: RunRecord, session: _Session, urls: dict[str, str], recorder
     quiet = lambda: max(record.main_end_wall, recorder.last_nemesis_wall() or 0.0)  # noqa: E731
     if session.workload.starts_executions:
         record.started_executions = record.executions = session.started()
-        record.settled_wall, record.unsettled = wait_settled(urls, record.started_executions, quiet,
-                                                             record.settle_s, stop)
+        record.settled_wall, record.unsettled = wait_settled(
+            urls, record.started_executions, quiet, record.settle_s, stop,
+            unlisted_grace_s=unlisted_grace_s(record.overrides))
         if record.settled_wall is not None or not stop.is_set():  # not cut short by a stop or Ctrl-C
             record.quiet_since_wall, record.settle_finished = quiet(), True
     elif not stop.is_set():

@@ -100,6 +100,27 @@ def test_settle_wait_does_not_end_early_for_an_execution_mistral_never_lists(tmp
     assert time.time() - began >= 0.3 and mistral.polls > 2
 
 
+def test_an_execution_mistral_never_lists_holds_the_wait_only_for_its_grace(tmp_path: Path) -> None:
+    """Past rpc_response_timeout (plus a margin) after the cluster is quiet, a start Mistral never listed never
+    will be: the wait ends there, well before the settle window, and counts as settled."""
+    ids = started_executions(_history(tmp_path / "history.jsonl"))
+    mistral = FakeMistral([{OK_ID: "SUCCESS"}])
+    began = time.time()
+    settled, unsettled = wait_settled({}, ids, lambda: began, 5.0, threading.Event(), poll_s=0.01,
+                                      read_states=mistral.states, unlisted_grace_s=0.1)
+    assert settled is not None and unsettled == []
+    assert 0.1 <= time.time() - began < 1.0
+
+
+def test_a_listed_execution_still_running_holds_the_wait_past_the_grace(tmp_path: Path) -> None:
+    ids = started_executions(_history(tmp_path / "history.jsonl"))
+    mistral = FakeMistral([{OK_ID: "RUNNING"}])
+    began = time.time()
+    settled, unsettled = wait_settled({}, ids, lambda: began, 0.3, threading.Event(), poll_s=0.01,
+                                      read_states=mistral.states, unlisted_grace_s=0.05)
+    assert settled is None and set(unsettled) == {OK_ID, INFO_ID}
+
+
 def test_the_runner_waits_for_and_records_indeterminate_starts_the_checker_judges(tmp_path: Path) -> None:
     """Starts time out (info) but the stub creates them afterwards: run.json's started_executions is the
     history's started list, the settle wait polls them (never 'all terminal' while they run), and the

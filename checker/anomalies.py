@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from checker.cron import from_cron
 from checker.promise import FaultWindow, role_of
 from checker.rpc import Lookup, cite, concerned_executions
+from history.anomaly import Anomaly, FaultTouch
 from history.mistral import ERROR, TERMINAL_STATES, mistral_time
 from history.witness import WitnessRun
 
@@ -96,12 +97,9 @@ class Context:
         touching = faults if faults is not None else self.touching(execution_id, nodes, roles)
         inside = {level: all(w.inside.get(level, True) for w in touching) for level in ("designed", "spec")}
         defect = cls in SAFETY or cls in ("log", "unclassified") or inside.get(self.level, True)
-        return {"class": cls, "kind": kind, "defect": bool(defect), "inside": inside, "checker": checker,
-                "execution_id": execution_id, "task_execution_id": task_execution_id,
-                "action_execution_ids": sorted(set(action_execution_ids)), "nodes": nodes,
-                "unnamed_roles": sorted(roles),
-                "faults": [fault_entry(w, set(nodes), roles) for w in touching],
-                "summary": summary, "evidence": list(evidence)[:5]}
+        return Anomaly(cls, kind, bool(defect), inside, checker, summary, execution_id, task_execution_id,
+                       sorted(set(action_execution_ids)), nodes, sorted(roles),
+                       [fault_touch(w, set(nodes), roles) for w in touching], list(evidence)[:5]).to_json()
 
 
 # The roles an anomaly is about whose node the lab cannot name: its messages went to a topic that every node of
@@ -127,10 +125,15 @@ def acted_on(window: FaultWindow, nodes: set[str], roles: set[str]) -> list[str]
     return hit + (["the cluster"] if window.cluster_wide else [])
 
 
+def fault_touch(window: FaultWindow, nodes: set[str], roles: set[str]) -> FaultTouch:
+    return FaultTouch(window.label, window.fault, window.index, list(window.nodes),
+                      acted_on(window, nodes, roles) if (nodes or roles) else ["overlapped (nothing named)"],
+                      window.inside, window.reasons)
+
+
 def fault_entry(window: FaultWindow, nodes: set[str], roles: set[str]) -> dict[str, Any]:
-    return {"label": window.label, "fault": window.fault, "index": window.index, "nodes": list(window.nodes),
-            "acted_on": acted_on(window, nodes, roles) if (nodes or roles) else ["overlapped (nothing named)"],
-            "inside": window.inside, "reasons": window.reasons}
+    """The touch as results.json stores it."""
+    return vars(fault_touch(window, nodes, roles)).copy()
 
 
 # ---------------------------------------------------------------- per checker
@@ -330,8 +333,7 @@ def place_lab_duplicate(ctx: Context, anomaly: dict[str, Any]) -> None:
 def summary(anomalies: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts per class, and the split a reader needs: defects, HA gaps, expected degradation."""
     defects = [a for a in anomalies if a["defect"]]
-    gaps = [a for a in anomalies if not a["defect"] and a["inside"].get("spec") is not False
-            and a["inside"].get("designed") is False]
+    gaps = [a for a in anomalies if Anomaly.of(a).ha_gap]
     return {"anomaly_counts": dict(sorted(Counter(a["class"] for a in anomalies).items())),
             "defect_count": len(defects), "ha_gap_count": len(gaps),
             "expected_degradation_count": len(anomalies) - len(defects)}

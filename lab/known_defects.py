@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checker.promise import role_of
+from history.anomaly import Anomaly, FaultTouch
 
 LABEL_RE = re.compile(r"^#\S*\s+(?P<fault>\S+)(?:\s+(?P<targets>\S.*))?$")  # "#1 scale executor-2"
 
@@ -47,19 +48,19 @@ class Signature:
         return self._fault_acted(anomaly)
 
     def _fault_acted(self, anomaly: dict[str, Any]) -> tuple[bool, str]:
-        named = [f for f in anomaly.get("faults") or [] if _fault_name(f) == self.fault]
+        record = Anomaly.of(anomaly)
+        named = [f for f in record.faults if _fault_name(f) == self.fault]
         if not named:
             return False, f"no {self.fault} fault touched it"
-        if any("acted_on" not in f for f in named):
+        if any(f.acted_on is None for f in named):
             return False, ("judged before the lab recorded what each fault acted on: re-judge the run "
                            "(mistral-lab check RUN_DIR) to match it against the catalogue")
-        for entry in named:
-            hits = [h for h in entry["acted_on"] if self._role_fits(h)]
+        for touch in named:
+            hits = [h for h in touch.acted_on or [] if self._role_fits(h)]
             if hits:
-                return True, f"{entry.get('label')} acted on {', '.join(hits)} of the anomaly"
-        where = "; ".join(f"{f.get('label')} acted on {', '.join(f['acted_on']) or 'none of its nodes'}"
-                          for f in named)
-        whose = ", ".join(anomaly.get("nodes") or []) or "no named node"
+                return True, f"{touch.label} acted on {', '.join(hits)} of the anomaly"
+        where = "; ".join(f"{f.label} acted on {', '.join(f.acted_on or []) or 'none of its nodes'}" for f in named)
+        whose = ", ".join(record.nodes) or "no named node"
         return False, f"{where}; the anomaly is about {whose}" + (f" (needs a {self.role})" if self.role else "")
 
     def _role_fits(self, hit: str) -> bool:
@@ -75,10 +76,10 @@ class Signature:
 
 
 
-def _fault_name(entry: dict[str, Any]) -> str | None:
-    if entry.get("fault"):
-        return str(entry["fault"])
-    parsed = parse_label(str(entry.get("label") or ""))
+def _fault_name(touch: FaultTouch) -> str | None:
+    if touch.fault:
+        return touch.fault
+    parsed = parse_label(touch.label)
     return parsed[0] if parsed else None
 
 

@@ -9,6 +9,7 @@ import html
 from typing import Any
 
 from history.pairing import Operation
+from history.anomaly import Anomaly
 
 
 def _yes_no(value: Any) -> str:
@@ -56,29 +57,33 @@ def anomalies_html(results: dict[str, Any], anchors: dict[str, int]) -> str:
             "<th>faults</th><th>summary</th><th>where</th></tr>" + rows + "</table>")
 
 
-def _anomaly_row(anomaly: dict[str, Any], anchors: dict[str, int]) -> str:
-    faults = "; ".join(f"{f['label']} (designed: {f['inside'].get('designed')}, spec: {f['inside'].get('spec')})"
-                       for f in anomaly.get("faults") or []) or "none"
+def _anomaly_row(stored: dict[str, Any], anchors: dict[str, int]) -> str:
+    anomaly = Anomaly.of(stored)
+    faults = "; ".join(f"{f.label} (designed: {f.inside.get('designed')}, spec: {f.inside.get('spec')}"
+                       + (f"; acted on {', '.join(f.acted_on)}" if f.acted_on else "") + ")"
+                       for f in anomaly.faults) or "none"
     where = []
-    op = anchors.get(str(anomaly.get("execution_id")))
+    op = anchors.get(str(anomaly.execution_id))
     if op is not None:
         where.append(f"<a href='#op-{op}'>start op #{op}</a>")
-    if anomaly.get("nodes"):
-        where.append(html.escape(", ".join(anomaly["nodes"])))
-    css = " class='defect'" if anomaly.get("defect") else ""
-    return (f"<tr{css}><td>{html.escape(anomaly['class'])} / {html.escape(str(anomaly.get('kind')))}</td>"
-            f"<td>{'DEFECT' if anomaly.get('defect') else 'no'}</td>"
-            f"<td>{_yes_no(anomaly['inside'].get('designed'))}</td><td>{_yes_no(anomaly['inside'].get('spec'))}</td>"
-            f"<td>{html.escape(faults)}{_rpc_cited(anomaly)}</td><td>{html.escape(str(anomaly.get('summary')))}</td>"
+    if anomaly.nodes:
+        where.append(html.escape(", ".join(anomaly.nodes)))
+    if anomaly.unnamed_roles:
+        where.append(html.escape(f"(any {', any '.join(anomaly.unnamed_roles)})"))
+    css = " class='defect'" if anomaly.defect else ""
+    return (f"<tr{css}><td>{html.escape(anomaly.cls)} / {html.escape(anomaly.kind)}</td>"
+            f"<td>{'DEFECT' if anomaly.defect else 'no'}</td>"
+            f"<td>{_yes_no(anomaly.inside.get('designed'))}</td><td>{_yes_no(anomaly.inside.get('spec'))}</td>"
+            f"<td>{html.escape(faults)}{_rpc_cited(anomaly)}</td><td>{html.escape(anomaly.summary)}</td>"
             f"<td>{' '.join(where)}</td></tr>")
 
 
-def _rpc_cited(anomaly: dict[str, Any]) -> str:
+def _rpc_cited(anomaly: Anomaly) -> str:
     """The RPC messages the anomaly follows (checker.rpc.cite), one line each under its faults."""
     from checker.rpc import describe
 
     return "".join(f"<br><span class='rpc'>follows rpc message #{html.escape(str(m.get('index')))}: "
-                   f"{html.escape(describe(m))}</span>" for m in anomaly.get("rpc_messages") or [])
+                   f"{html.escape(describe(m))}</span>" for m in anomaly.rpc_messages)
 
 
 def promise_html(results: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ def test_a_degradation_beyond_the_promise_reads_as_such_in_the_report(tmp_path):
     page = render_report(run_dir).read_text()
     assert results["anomalies"][0]["class"] == "abandoned-action"
     assert ("<td>abandoned-action / heartbeat</td><td>no</td><td><b>outside</b></td><td>inside</td>"
-            "<td>#0 broker broker (designed: False, spec: True)</td>") in page
+            "<td>#0 broker broker (designed: False, spec: True; acted on the cluster)</td>") in page
     assert "<a href='#op-0'>start op #0</a>" in page
     assert 'id="op-0"' in page and 'class="anomaly"' in page  # the start op is outlined in the timeline
     assert "0 defect(s), 1 HA gap(s)" in page

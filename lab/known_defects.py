@@ -61,7 +61,8 @@ class Signature:
                 return True, f"{touch.label} acted on {', '.join(hits)} of the anomaly"
         where = "; ".join(f"{f.label} acted on {', '.join(f.acted_on or []) or 'none of its nodes'}" for f in named)
         whose = ", ".join(record.nodes) or "no named node"
-        return False, f"{where}; the anomaly is about {whose}" + (f" (needs a {self.role})" if self.role else "")
+        needs = f" (the finding needs an {self.role})" if self.role else ""
+        return False, f"{where}; the anomaly is about {whose}{needs}"
 
     def _role_fits(self, hit: str) -> bool:
         if hit == "the cluster" or hit.startswith("overlapped"):

@@ -16,7 +16,6 @@ records nothing. A rate is conclusive reproductions over the tries asked.
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Callable
 
 from lab.findings import Finding, load_finding
 from lab.spec import TestSpec, apply_overrides, load_spec
+from history.run_dir import read_results  # noqa: F401 - re-exported: the one loader of results.json
 
 REPRODUCES, BELOW, INCONCLUSIVE = "reproduces", "below min_rate", "inconclusive"
 STILL_THERE, GONE = "still there", "gone"  # against a patched Mistral (--mistral-src)
@@ -99,17 +99,6 @@ class Try:
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "conclusive": self.conclusive, "reproduced": self.reproduced,
                 "inconclusive_because": self.why_inconclusive()}
-
-
-def read_results(run_dir: Path | str | None) -> dict[str, Any]:
-    path = Path(run_dir) / "results.json" if run_dir else None
-    if path is None or not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def faults_gate_of(results: dict[str, Any]) -> Any:

@@ -25,8 +25,10 @@ INFRA = ("db", "broker")
 # own key (`effect_at_heal`); rpc has always answered with its matched messages at heal.
 EFFECT_AT_HEAL = "effect_at_heal"
 EFFECT_AT_HEAL_BY_FAULT = {"rpc": "matches"}
-# Faults that act on the whole cluster's communication rather than on a node's process.
-CLUSTER_WIDE = ("broker", "db", "partition", "netem", "message-loss")
+# Faults that act on the whole cluster's communication rather than on a node's process; a partition or a netem
+# fault does so only when it acts on the broker or the database alone (no Mistral node among what it cut).
+CLUSTER_WIDE = ("broker", "db", "message-loss")
+NETWORK = ("partition", "netem")
 
 
 def role_of(node: str) -> str:
@@ -78,6 +80,8 @@ class FaultWindow:
 
     @property
     def cluster_wide(self) -> bool:
+        if self.kind in NETWORK:
+            return not any(role_of(n) not in INFRA for n in self.nodes)
         return self.kind in CLUSTER_WIDE
 
     def overlaps(self, start: float, end: float) -> bool:

@@ -178,3 +178,25 @@ def test_a_spec_that_lists_faults_but_scheduled_none_is_never_valid(tmp_path: Pa
     result = check_run(run_dir)
     assert result["valid"] == "unknown"
     assert "lists faults but the run scheduled none" in result["gates"]["faults"]["reason"]
+
+
+# ---------------------------------------------------------------- 2. which faults touch an anomaly
+def test_a_long_cut_of_another_executor_does_not_excuse_an_abandoned_action(tmp_path: Path) -> None:
+    cut = {"topology": "isolate", "cut": {"executor-2": ["broker"], "broker": ["executor-2"]}}
+    result = check_run(_abandoned_beside_a_success(tmp_path, _fault("partition", 0, 1.0, 41.0, cut)))
+    abandoned = next(a for a in result["anomalies"] if a["class"] == "abandoned-action")
+    assert abandoned["nodes"] == ["executor-1"] and abandoned["faults"] == []
+    assert abandoned["defect"] is True and result["valid"] is False
+
+
+def test_a_long_cut_of_the_executor_that_ran_it_is_expected_degradation(tmp_path: Path) -> None:
+    cut = {"topology": "isolate", "cut": {"executor-1": ["broker"], "broker": ["executor-1"]}}
+    result = check_run(_abandoned_beside_a_success(tmp_path, _fault("partition", 0, 1.0, 41.0, cut)))
+    abandoned = next(a for a in result["anomalies"] if a["class"] == "abandoned-action")
+    assert abandoned["faults"][0]["acted_on"] == ["executor-1"] and abandoned["defect"] is False
+
+
+def test_a_broker_outage_touches_every_anomaly(tmp_path: Path) -> None:
+    result = check_run(_abandoned_beside_a_success(tmp_path, _fault("broker", 0, 1.0, 41.0, {"node": "broker"})))
+    abandoned = next(a for a in result["anomalies"] if a["class"] == "abandoned-action")
+    assert abandoned["faults"][0]["acted_on"] == ["the cluster"] and abandoned["defect"] is False

@@ -2,7 +2,7 @@
 
 This is the Python API the nemesis, workloads and run pipeline use. What is the same on every backend lives
 here (readiness, health, the scaling policy, draining); deploying and acting on one node's container is the
-backend's (cluster.backend: `compose` on one engine, `swarm` for a Docker Swarm stack). The backend a lab uses
+backend's (cluster.backends: `compose` on one engine, `swarm` for a Docker Swarm stack). The backend a lab uses
 is read from its topology, so every command after `up` works unchanged on either.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import requests
 from docker.models.containers import Container
 
 from cluster import images as lab_images
-from cluster.backend import ROLE_ORDER, Backend, Node, node_order
 from cluster.backends import make_backend
-from cluster.compose_backend import PROJECT_LABEL, compose_labs
+from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
+from cluster.backends.compose import PROJECT_LABEL, compose_labs
 from cluster.errors import LabError
 from cluster.paths import cluster_dir
 from cluster.render import API_PORT, WITNESS_PORT

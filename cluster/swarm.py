@@ -33,7 +33,7 @@ from docker.models.containers import Container
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as run_docker
 
-from cluster.backend import ContainerOps, Node, Report, node_order
+from cluster.backends.base import ContainerOps, Node, Report, node_order
 from cluster.docker_env import engine, whales
 from cluster.errors import LabError
 from cluster.images import Images

@@ -3,8 +3,9 @@
 `cluster.control.Cluster` holds everything that is the same on every backend (readiness, health, scaling
 policy, draining); a backend deploys the rendered topology, lists the nodes with role, state and the machine
 each runs on, and acts on one node's container. `compose` (one Docker engine, Docker Compose) is the
-original code; `swarm` (a Docker Swarm stack, one service per node) is in cluster.swarm. `cluster.backends`
-picks one by kind (a module of its own: the backends import this one).
+original code (cluster.backends.compose); `swarm` (a Docker Swarm stack, one service per node) is in
+cluster.swarm. `cluster.backends` (the package) picks one by kind (apart from this module: the backends import
+this one).
 
 Which backend a lab uses is part of its topology (topology.json in the lab's state dir), so every command
 after `up` finds it there.

@@ -7,7 +7,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
-from cluster.backend import ContainerOps
+from cluster.backends.base import ContainerOps
 from cluster.backends import make_backend
 from cluster.errors import LabError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 @dataclass
 class FakeNode:
-    """A cluster node whose state a test can change (cluster.backend.Node is frozen)."""
+    """A cluster node whose state a test can change (cluster.backends.base.Node is frozen)."""
 
     name: str
     role: str

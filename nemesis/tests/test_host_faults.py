@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from checker.promise import FaultWindow, judge
-from cluster.backend import ContainerOps
+from cluster.backends.base import ContainerOps
 from cluster.errors import LabError
 from cluster.swarm_hosts import HostRef, choose_host
 from nemesis import make_fault

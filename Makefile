@@ -40,7 +40,7 @@ bench-checker: install
 	$(BIN)/python -m checker.bench
 
 bench-cluster: install
-	$(BIN)/python -m lab.bench_cluster
+	$(BIN)/python -m lab.bench.cluster_timing
 
 bench-workloads: install
 	$(BIN)/python -m workloads.bench

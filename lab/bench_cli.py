@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lab.bench_report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, host_lines, load_results,
+from lab.bench.report import (DEFAULT_NOISE_FLOOR, TABLE_HEADER, compare, host_lines, load_results,
                               markdown_table, notes, table_rows, write_report)
 from cluster.errors import LabError
 from cluster.topology import NAME_RE
 
 if TYPE_CHECKING:
-    from lab.bench_model import NemesisConfig
+    from lab.bench.model import NemesisConfig
 
 out = Console()
 
@@ -53,8 +53,8 @@ def bench(
 
     Exit 0 when every fault-free measurement is valid, 1 when one is not, 3 on bad input.
     """
-    from lab.bench_faults import check_nemesis
-    from lab.bench_model import BenchParams, parse_topologies, parse_workflows
+    from lab.bench.faults import check_nemesis
+    from lab.bench.model import BenchParams, parse_topologies, parse_workflows
     from lab.progress import phase
 
     params = BenchParams(
@@ -73,7 +73,7 @@ def bench(
         raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
     if not out_file.parent.exists():
         raise LabError(f"--out {out_file}: directory {out_file.parent} does not exist")
-    from lab.bench import Bench  # after every offline check: bad input fails fast, without the Docker modules
+    from lab.bench.scaling import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
         document = Bench(params, report, name, backend, str(hosts) if hosts else None, placement).run()
@@ -88,7 +88,7 @@ def bench(
 
 def _nemesis_config(name: str, target: str | None, options: list[str], interval: float,
                     duration: float) -> NemesisConfig:
-    from lab.bench_model import NemesisConfig
+    from lab.bench.model import NemesisConfig
 
     if name == "none":
         return NemesisConfig()

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, TYPE_CHECKING
 
 from cluster.errors import LabError
-from lab.bench_model import NemesisConfig
+from lab.bench.model import NemesisConfig
 
 if TYPE_CHECKING:  # the nemesis and cluster modules load only when a fault run needs them
     from cluster.control import Cluster

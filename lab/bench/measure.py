@@ -16,7 +16,7 @@ import requests
 
 from cluster.mistral_api import HttpError, NodeClient
 from history.mistral import SUCCESS, TERMINAL_STATES
-from lab.bench_model import BenchParams, RepeatResult, Sample, seconds_between
+from lab.bench.model import BenchParams, RepeatResult, Sample, seconds_between
 from workloads.reference import ReferenceWorkflow
 
 CLIENT_TIMEOUT_S = 30.0   # per HTTP request; a paused API node must not hang a client thread

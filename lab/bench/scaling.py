@@ -19,9 +19,9 @@ Definitions (also written into the JSON under "definitions"):
   completion seen), averaged over repeats.
 - A repeat with any failed, stuck or mis-shaped execution is invalid and none of its samples are averaged in.
 
-This module orchestrates; the parts live beside it: bench_model (parameters, samples, result entries and
-their statistics), bench_measure (executions and repeats over HTTP), bench_usage (docker stats sampler, CPU
-and memory figures), bench_faults (fault runs on a nemesis.schedule) and bench_report (rendering, compare).
+This module orchestrates; the parts live beside it in lab.bench: model (parameters, samples, result entries and
+their statistics), measure (executions and repeats over HTTP), usage (docker stats sampler, CPU and memory
+figures), faults (fault runs on a nemesis.schedule) and report (rendering, compare).
 """
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ from typing import Any, Callable
 from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.topology import Topology
-from lab.bench_faults import NEMESIS_OVERRIDES, FaultRun, check_nemesis, recover
-from lab.bench_measure import run_one, run_repeat
-from lab.bench_model import (DEFINITIONS, SCALED_ROLES, BenchParams, BenchTopology, NemesisConfig, RepeatResult,
+from lab.bench.faults import NEMESIS_OVERRIDES, FaultRun, check_nemesis, recover
+from lab.bench.measure import run_one, run_repeat
+from lab.bench.model import (DEFINITIONS, SCALED_ROLES, BenchParams, BenchTopology, NemesisConfig, RepeatResult,
                              build_entry, versus)
-from lab.bench_usage import ResourceSampler, idle_figures, usage_figures
+from lab.bench.usage import ResourceSampler, idle_figures, usage_figures
 from workloads.reference import ReferenceWorkflow, reference_workflow
 
 Report = Callable[[str], None]

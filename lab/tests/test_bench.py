@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lab import bench_faults, bench_measure, bench_model, bench_report, bench_usage
-from lab.bench_model import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, Sample, build_entry,
+from lab.bench import faults as bench_faults, measure as bench_measure, model as bench_model
+from lab.bench import report as bench_report, usage as bench_usage
+from lab.bench.model import (BenchParams, BenchTopology, NemesisConfig, RepeatResult, Sample, build_entry,
                              parse_topologies, parse_topology, parse_workflows, percentile, spread, summarize)
-from lab.bench_usage import _Reading, usage_figures
+from lab.bench.usage import _Reading, usage_figures
 from lab.cli import _register_commands, app
 from cluster.errors import LabError
 from cluster.topology import Topology
@@ -256,7 +257,7 @@ def test_cpu_memory_and_cpu_bound_from_readings() -> None:
 
 
 def test_cpu_per_host_on_a_swarm_over_several_machines() -> None:
-    from lab.bench_report import host_lines
+    from lab.bench.report import host_lines
 
     second = 10**9
     full = [_Reading(0.0, 0, 0), _Reading(1.0, second, 0), _Reading(2.0, 2 * second, 0)]     # one core
@@ -341,7 +342,7 @@ def test_a_fault_run_applies_the_nemesis_schedule(monkeypatch) -> None:
 
 
 def test_a_bench_measurement_under_a_fault_records_the_schedule_events(monkeypatch) -> None:
-    from lab import bench
+    from lab.bench import scaling as bench
 
     calls: list[str] = []
     monkeypatch.setitem(FAULTS, "bench-fake", _fake_fault(calls))

@@ -18,8 +18,8 @@ from cluster.topology import MISTRAL_ROLES
 from nemesis.base import Fault, Opt, register
 
 if TYPE_CHECKING:  # only for annotations: the fault and workload modules load without Docker
+    from cluster.backends.swarm.hosts import HostRef
     from cluster.control import Cluster
-    from cluster.swarm_hosts import HostRef
 
 
 class _HostFault(Fault):

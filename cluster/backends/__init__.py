@@ -20,7 +20,7 @@ def make_backend(kind: str, name: str, state_dir: Path) -> Backend:
 
         return ComposeBackend(name, state_dir)
     if kind == "swarm":
-        from cluster.swarm import SwarmBackend
+        from cluster.backends.swarm.backend import SwarmBackend
 
         return SwarmBackend(name, state_dir)
     raise LabError(f"unknown backend {kind!r}: choose one of {', '.join(BACKENDS)}")

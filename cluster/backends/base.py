@@ -4,8 +4,8 @@
 policy, draining); a backend deploys the rendered topology, lists the nodes with role, state and the machine
 each runs on, and acts on one node's container. `compose` (one Docker engine, Docker Compose) is the
 original code (cluster.backends.compose); `swarm` (a Docker Swarm stack, one service per node) is in
-cluster.swarm. `cluster.backends` (the package) picks one by kind (apart from this module: the backends import
-this one).
+cluster.backends.swarm. `cluster.backends` (the package) picks one by kind (apart from this module: the
+backends import this one).
 
 Which backend a lab uses is part of its topology (topology.json in the lab's state dir), so every command
 after `up` finds it there.
@@ -131,7 +131,7 @@ class ContainerOps:
         result = self.container(node).exec_run(cmd, user=user)
         return result.exit_code, result.output.decode(errors="replace")
 
-    def host_of(self, node: str, fault: str):  # -> cluster.swarm_hosts.HostRef on a backend with several hosts
+    def host_of(self, node: str, fault: str):  # -> cluster.backends.swarm.hosts.HostRef on a backend with several hosts
         """The machine a node runs on, as a target of a node-level fault; only the swarm backend has several."""
         raise LabError(f"{fault}: node-level faults need a swarm lab spread over several hosts "
                        "(mistral-lab up --backend swarm --hosts FILE --placement spread)")

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from cluster import swarm
+from cluster.backends.swarm import backend as swarm
+from cluster.backends.swarm.plan import HostFacts
 from cluster.errors import LabError
-from cluster.swarm_plan import HostFacts
 from cluster.topology import Topology
 
 

@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
+from cluster.backends.swarm.hosts import (HostRef, chain_name, choose_host, control_port, cut_script, peers_of,
+                                          restore_script)
 from cluster.errors import LabError
-from cluster.swarm_hosts import HostRef, chain_name, choose_host, control_port, cut_script, peers_of, restore_script
 
 MANAGER = HostRef("m1", "lab", "10.0.0.1", True, "")
 WORKER = HostRef("w2", "h2", "10.0.0.2", False, "tcp://10.0.0.2:2376")

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from cluster.backends.swarm.plan import (HostFacts, SwarmNode, check_hosts, content_name, normalise_arch,
+                                         parse_hosts, phase_document, placement, plan_image_copies, stack_document,
+                                         task_state)
 from cluster.errors import LabError
 from cluster.images import Images
 from cluster.paths import COMPOSE_DIR
 from cluster.render import write_cluster_files, load_or_make_secrets
-from cluster.swarm_plan import (HostFacts, SwarmNode, check_hosts, content_name, normalise_arch, parse_hosts,
-                                phase_document, placement, plan_image_copies, stack_document, task_state)
 from cluster.topology import Topology
 
 IMAGES = Images("mistral-lab/mistral:abc", "mistral-lab/infra:def")
@@ -202,7 +203,7 @@ def test_topology_checks_backend_options(tmp_path: Path) -> None:
 
 
 def test_workers_get_only_the_images_of_what_can_run_on_them() -> None:
-    from cluster.swarm_plan import images_by_host
+    from cluster.backends.swarm.plan import images_by_host
 
     document = {"services": {
         "db": {"image": "infra", "deploy": {"placement": {"constraints": ["node.id == m"]}}},
@@ -216,7 +217,7 @@ def test_workers_get_only_the_images_of_what_can_run_on_them() -> None:
 
 
 def test_hosts_file_engine_commands_are_shell_quoted_and_go_together() -> None:
-    from cluster.swarm_plan import parse_hosts
+    from cluster.backends.swarm.plan import parse_hosts
 
     entry = parse_hosts('ssh://lab@h2 engine-stop="ssh lab@h2 sudo systemctl stop docker" '
                         "engine-start='ssh lab@h2 sudo systemctl start docker'\n")[0]

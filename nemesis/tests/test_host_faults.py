@@ -9,8 +9,8 @@ import pytest
 
 from checker.promise import FaultWindow, judge
 from cluster.backends.base import ContainerOps
+from cluster.backends.swarm.hosts import HostRef, choose_host
 from cluster.errors import LabError
-from cluster.swarm_hosts import HostRef, choose_host
 from nemesis import make_fault
 from nemesis.tests.fakes import FakeNode
 

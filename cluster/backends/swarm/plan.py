@@ -1,7 +1,7 @@
 """The swarm backend's decisions as pure functions: the hosts file, placement, image distribution, the stack file.
 
-Nothing here talks to Docker, so every decision is unit-tested (cluster/tests/test_swarm_plan.py); cluster.swarm
-gathers the facts (engine info, node list, image ids) and acts on the plan.
+Nothing here talks to Docker, so every decision is unit-tested (cluster/tests/test_swarm_plan.py); the backend
+(cluster.backends.swarm.backend) gathers the facts (engine info, node list, image ids) and acts on the plan.
 """
 from __future__ import annotations
 

@@ -34,15 +34,16 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run as run_docker
 
 from cluster.backends.base import ContainerOps, Node, Report, node_order
+from cluster.backends.swarm.hosts import (HostRef, chain_name, choose_host, control_port, cut_script, peers_of,
+                                          restore_script)
+from cluster.backends.swarm.plan import (INFRA, STACK_LABEL, HostEntry, HostFacts, SwarmNode, check_hosts,
+                                         images_by_host, parse_hosts, phase_document, placement, plan_image_copies,
+                                         stack_document, task_state)
 from cluster.docker_env import engine, whales
 from cluster.errors import LabError
 from cluster.images import Images
 from cluster.paths import COMPOSE_DIR, cache_dir, state_root
 from cluster.render import LABEL_NODE, LABEL_ROLE, load_or_make_secrets, write_cluster_files
-from cluster.swarm_hosts import HostRef, chain_name, choose_host, control_port, cut_script, peers_of, restore_script
-from cluster.swarm_plan import (INFRA, STACK_LABEL, HostEntry, HostFacts, SwarmNode, check_hosts, images_by_host,
-                                parse_hosts, phase_document, placement, plan_image_copies, stack_document,
-                                task_state)
 from cluster.topology import Topology
 
 OWNER_FILE = "swarm-owner.json"

@@ -359,7 +359,7 @@ def list_labs() -> list[str]:
     """Names of every lab on this engine: compose projects with lab containers, and swarm stacks."""
     names = set(compose_labs())
     try:
-        from cluster.backends.swarm.backend import swarm_labs
+        from cluster.backends.swarm.owner import swarm_labs
 
         names.update(swarm_labs())
     except LabError:

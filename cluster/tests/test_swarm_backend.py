@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from cluster.backends.swarm import backend as swarm
+from cluster.backends.swarm import deploy, owner, state
 from cluster.backends.swarm.plan import HostFacts
 from cluster.errors import LabError
 from cluster.topology import Topology
@@ -54,7 +55,8 @@ class FakeEngine:
 def fake(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("MISTRAL_LAB_STATE", str(tmp_path / "state"))
     engine = FakeEngine()
-    monkeypatch.setattr(swarm, "engine", lambda: engine)
+    for module in (owner, state, deploy):
+        monkeypatch.setattr(module, "engine", lambda: engine)
     return engine
 
 
@@ -94,7 +96,7 @@ def test_unreachable_host_is_one_line(fake, tmp_path: Path) -> None:
 ])
 def test_non_member_and_wrong_architecture(fake, tmp_path: Path, monkeypatch, facts, fragment) -> None:
     fake.swarm_state.update(LocalNodeState="active", ControlAvailable=True, NodeID="m")
-    monkeypatch.setattr(swarm, "host_facts", lambda entry: facts)
+    monkeypatch.setattr(deploy, "host_facts", lambda entry: facts)
     topology = Topology(name="s", backend="swarm", hosts=_hosts_file(tmp_path, "ssh://h2\n"))
     with pytest.raises(LabError, match=fragment):
         swarm.SwarmBackend("s", tmp_path / "lab").check(topology)
@@ -102,9 +104,9 @@ def test_non_member_and_wrong_architecture(fake, tmp_path: Path, monkeypatch, fa
 
 def test_good_hosts_are_remembered_with_their_node_ids(fake, tmp_path: Path, monkeypatch) -> None:
     fake.swarm_state.update(LocalNodeState="active", ControlAvailable=True, NodeID="m")
-    monkeypatch.setattr(swarm, "host_facts", lambda entry: HostFacts(entry.docker_host, node_id="w2",
-                                                                     swarm_state="active", cluster_id="C1",
-                                                                     arch="amd64"))
+    monkeypatch.setattr(deploy, "host_facts", lambda entry: HostFacts(entry.docker_host, node_id="w2",
+                                                                      swarm_state="active", cluster_id="C1",
+                                                                      arch="amd64"))
     backend = swarm.SwarmBackend("s", tmp_path / "lab")
     backend.check(Topology(name="s", backend="swarm",
                            hosts=_hosts_file(tmp_path, "ssh://lab@h2 address=10.1.1.2\n")))
@@ -115,37 +117,37 @@ def test_good_hosts_are_remembered_with_their_node_ids(fake, tmp_path: Path, mon
 # ------------------------------------------------------------------ the swarm's lifecycle
 def test_the_lab_creates_a_swarm_and_the_last_lab_leaves_it_as_found(fake) -> None:
     before = set(fake.networks.names)
-    swarm.acquire_swarm("a")
-    swarm.acquire_swarm("b")
+    owner.acquire_swarm("a")
+    owner.acquire_swarm("b")
     assert fake.calls == ["init 127.0.0.1"]
-    swarm.release_swarm("a")
+    owner.release_swarm("a")
     assert fake.swarm_state["LocalNodeState"] == "active"  # b still uses it
-    swarm.release_swarm("b")
+    owner.release_swarm("b")
     assert fake.calls == ["init 127.0.0.1", "leave"]
     assert fake.networks.names == before  # docker_gwbridge removed too
-    swarm.release_swarm("b")  # idempotent
+    owner.release_swarm("b")  # idempotent
     assert fake.calls == ["init 127.0.0.1", "leave"]
 
 
 def test_a_swarm_the_lab_did_not_create_is_never_left(fake) -> None:
     fake.swarm_state.update(LocalNodeState="active", ControlAvailable=True, NodeID="m")
     fake.networks.names |= {"docker_gwbridge", "ingress"}
-    swarm.acquire_swarm("a")
-    swarm.release_swarm("a")
+    owner.acquire_swarm("a")
+    owner.release_swarm("a")
     assert fake.calls == [] and "docker_gwbridge" in fake.networks.names
 
 
 def test_a_lab_swarm_with_foreign_services_is_kept(fake) -> None:
-    swarm.acquire_swarm("a")
+    owner.acquire_swarm("a")
     fake.running_services = ["someone-elses-service"]
-    swarm.release_swarm("a")
+    owner.release_swarm("a")
     assert fake.calls == ["init 127.0.0.1"]
 
 
 def test_task_order_uses_full_creation_time() -> None:
     tasks = [{"CreatedAt": "2026-01-01T10:00:00.9Z", "id": "a"}, {"CreatedAt": "2026-01-01T10:00:00.123456789Z",
                                                                     "id": "b"}]
-    assert max(tasks, key=swarm._created_key)["id"] == "a"
+    assert max(tasks, key=state.created_key)["id"] == "a"
 
 
 # ------------------------------------------------------------------ start: a forced update, then its new task

@@ -83,7 +83,7 @@ findings-bundles: install
 # store/patch-check/. Exit 0 when PATCH is gone; other defects in the patched runs are listed, not judged.
 findings-patch-check: install
 	$(LAB) doctor
-	$(BIN)/python -m lab.patches $(or $(PATCH),executor-sigterm-abandons-actions) \
+	$(BIN)/python -m lab.findings.patches $(or $(PATCH),executor-sigterm-abandons-actions) \
 		$(foreach id,$(ALSO),--also $(id)) --tries $(or $(TRIES),3)
 
 # `mistral-lab shrink` for real: a tiny run that shows a defect, shrunk with --budget 2 (three runs on fresh

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cluster.errors import LabError
-from lab.findings import FIRM_BASIS_TRIES
-from lab.findings_replay import CAP_TEXT, GONE, INCONCLUSIVE, REPRODUCES, extra_attempts
+from lab.findings.catalogue import FIRM_BASIS_TRIES
+from lab.findings.replay import CAP_TEXT, GONE, INCONCLUSIVE, REPRODUCES, extra_attempts
 from lab.store import DEFAULT_STORE
 
 out = Console()
@@ -31,8 +31,8 @@ def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, m
     """Replay each selected finding: `tries` conclusive tries asked, inconclusive ones replaced up to the cap;
     print a table (or JSON lines). Exit 0 when every finding reproduces at its min_rate, 1 when one is below it,
     2 when one is inconclusive and none is below. `run_fn` is injectable so tests need no Docker."""
-    from lab.findings import load_catalogue
-    from lab.findings_replay import finding_spec, record_replay, replay_finding
+    from lab.findings.catalogue import load_catalogue
+    from lab.findings.replay import finding_spec, record_replay, replay_finding
 
     if tries < 1:
         raise LabError(f"--tries {tries}: must be at least 1")
@@ -139,8 +139,8 @@ def findings_bundles(
 
     Exit 1 when some finding has no such run (replay it first: `mistral-lab findings ID`)."""
     from lab.bundle import make_bundle
-    from lab.findings import load_catalogue
-    from lab.findings_replay import latest_matching_run
+    from lab.findings.catalogue import load_catalogue
+    from lab.findings.replay import latest_matching_run
 
     target = out_dir or store / "findings"
     target.mkdir(parents=True, exist_ok=True)

@@ -319,7 +319,7 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`.
     What the pipeline recorded (recorded_outcome) applies on every judgement, on top of the arguments; an
     earlier results.json is kept under judgements/ first, and the new one names it in `rejudged_from`."""
-    from lab.findings import apply_catalogue
+    from lab.findings.catalogue import apply_catalogue
 
     recorded = recorded_outcome(run_dir)
     errors = recorded["nemesis_errors"]

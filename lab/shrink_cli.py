@@ -1,4 +1,4 @@
-"""`mistral-lab shrink RUN_DIR`: the smallest spec that still shows a stored run's defect (lab.shrink).
+"""`mistral-lab shrink RUN_DIR`: the smallest spec that still shows a stored run's defect (lab.findings.shrink).
 
 Docker (lab.run) is imported only when a candidate is replayed, so building the CLI stays Docker-free."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ def shrink_run(run_dir: Path, out_dir: Path | None = None, cls: str | None = Non
                replay: Callable[[Any], Any] | None = None):
     """Load the run, search, print one line per candidate and the summary; returns the ShrinkResult.
     `replay` is injectable so tests need no Docker (default: a real run per candidate, lab.shrink.RunReplay)."""
-    from lab.shrink import RunReplay, Shrinker, load_run
+    from lab.findings.shrink import RunReplay, Shrinker, load_run
 
     original = load_run(run_dir, cls, kind)
     out_dir = out_dir or Path(run_dir) / "shrink"

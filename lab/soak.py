@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cluster.errors import LabError
-from lab.findings_replay import read_results
+from lab.findings.replay import read_results
 from lab.spec import apply_overrides, load_spec
 
 console = Console(stderr=True)

@@ -15,9 +15,9 @@ from checker.tests.runfixtures import action, execution, snapshot, task, witness
 from checker.tests.test_anomalies import _fault, _run
 from cluster.errors import LabError
 from lab.cli import _register_commands, app
-from lab.findings import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, load_catalogue, load_finding,
-                          match_anomalies, parse_label, verdict_after_catalogue)
-from lab.findings_replay import finding_spec
+from lab.findings.catalogue import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, load_catalogue,
+                                    load_finding, match_anomalies, parse_label, verdict_after_catalogue)
+from lab.findings.replay import finding_spec
 from lab.run import RunOutcome, build_parts, check_run_dir, planned_schedule
 from lab.report import render_report
 from lab.tests.findings_fixtures import GOOD, anomaly as _anomaly, catalogue as _catalogue

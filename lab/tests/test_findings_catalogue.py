@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from cluster.errors import LabError
-from lab.findings import (DEFAULT_DIR, FIRM_BASIS_TRIES, contradictions, load_catalogue, load_finding,
-                          min_rate_change_problems)
+from lab.findings.catalogue import (DEFAULT_DIR, FIRM_BASIS_TRIES, contradictions, load_catalogue, load_finding,
+                                    min_rate_change_problems)
 from lab.tests.findings_fixtures import GOOD, SPEC, catalogue
 
 REPO = DEFAULT_DIR.parent

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from cluster.errors import LabError
 from lab.cli import _register_commands, app
-from lab.findings import DEFAULT_DIR, FINDINGS_ENV, load_catalogue
+from lab.findings.catalogue import DEFAULT_DIR, FINDINGS_ENV, load_catalogue
 from lab.findings_cli import replay_all
-from lab.findings_replay import (BELOW, GONE, INCONCLUSIVE, REPRODUCES, STILL_THERE, judge_try,
+from lab.findings.replay import (BELOW, GONE, INCONCLUSIVE, REPRODUCES, STILL_THERE, judge_try,
                                  latest_matching_run, record_replay, replay_finding)
 from lab.run import RunOutcome
 from lab.tests.findings_fixtures import GOOD, FakeRuns, anomaly, catalogue
@@ -102,7 +102,7 @@ def test_below_min_rate_names_its_rule(tmp_path: Path) -> None:
     ([[None], [False]], 1),                # one below min_rate wins over an inconclusive one
 ])
 def test_findings_exit_code_0_1_2(tmp_path: Path, monkeypatch, patterns: list, code: int) -> None:
-    import lab.findings_replay as replay_module
+    import lab.findings.replay as replay_module
 
     directory = catalogue(tmp_path, GOOD, {**GOOD, "id": "exec-stop-2"})
     by_id = dict(zip(["exec-stop", "exec-stop-2"], patterns))

@@ -12,8 +12,8 @@ from checker.tests.runfixtures import action, execution, snapshot, task, witness
 from checker.tests.test_anomalies import START_WALL, _run
 from history.faults import FaultWindow, read_faults, role_of
 from history.reader import read_history
-from lab.findings import load_catalogue
-from lab.known_defects import Signature, match_anomalies
+from lab.findings.catalogue import load_catalogue
+from lab.findings.known_defects import Signature, match_anomalies
 from lab.report import nemesis_periods
 
 HEARTBEAT = "Heartbeat wasn't received."

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from cluster.errors import LabError
-from lab.not_a_defect import VERDICTS, load_note, load_notes
+from lab.findings.not_a_defect import VERDICTS, load_note, load_notes
 
 GOOD = {"id": "x-note", "title": "t", "class": "lost-result", "verdict": "ha-gap", "spec": "smoke", "seed": 1,
         "seen": {"date": "2026-11-25", "run": "store/smoke/1"}, "reason": "why", "evidence": ["a figure"]}

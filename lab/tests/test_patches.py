@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from cluster.errors import LabError
-from lab import patches
-from lab.findings import DEFAULT_DIR
-from lab.patches import (Outcome, apply_patch, check_patch, fetch_sdist, findings_command, judge, patch_file,
-                         patched_tree, read_outcome, unpack_sdist)
+from lab.findings import patches
+from lab.findings.catalogue import DEFAULT_DIR
+from lab.findings.patches import (Outcome, apply_patch, check_patch, fetch_sdist, findings_command, judge,
+                                  patch_file, patched_tree, read_outcome, unpack_sdist)
 
 ORIGINAL = "def stop(self):\n    heartbeats.stop()\n    rpc.stop()\n"
 PATCH = """--- a/mistral/executors/executor_server.py
@@ -281,7 +281,7 @@ def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -
     import sys
     import threading
 
-    from lab.patches import _run_streaming_stderr
+    from lab.findings.patches import _run_streaming_stderr
 
     marker = tmp_path / "cleaned-up"
     child = (f"import signal, sys, time, pathlib\n"

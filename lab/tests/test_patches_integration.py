@@ -14,7 +14,7 @@ from conftest import unique_lab_name
 from cluster import mistral_api
 from cluster.control import Cluster
 from cluster.topology import Topology, parse_overrides
-from lab.patches import patched_tree
+from lab.findings.patches import patched_tree
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]  # network: the sdist and wheels come from the index
 FINDING = "executor-sigterm-abandons-actions"

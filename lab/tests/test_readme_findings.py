@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lab.findings import DEFAULT_DIR, load_catalogue
+from lab.findings.catalogue import DEFAULT_DIR, load_catalogue
 
 README = DEFAULT_DIR.parent / "README.md"
 SECTION_START, SECTION_END = "## Findings: Mistral 23.0.0's HA defects", "## Reading a report"

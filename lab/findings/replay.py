@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lab.findings import Finding, load_finding
+from lab.findings.catalogue import Finding, load_finding
 from lab.spec import TestSpec, apply_overrides, load_spec
 from history.run_dir import read_results  # noqa: F401 - re-exported: the one loader of results.json
 

@@ -16,7 +16,7 @@ import yaml
 
 from checker.anomalies import CLASSES
 from cluster.errors import LabError
-from lab.findings import ID_RE, _Checker, catalogue_dir
+from lab.findings.catalogue import ID_RE, _Checker, catalogue_dir
 from lab.spec import load_spec
 
 VERDICTS = {

@@ -19,8 +19,8 @@ phase starting from the smallest spec that reproduced so far:
 
 Every candidate is judged by `replay(spec)`: a bool, or a Replayed (a real run through lab.run.run_test, see
 RunReplay) whose results.json has a defect anomaly of the target class / kind (the signature matching of
-lab.findings). A candidate gets up to `tries` runs and reproduces when one of them does; `budget` bounds the
-runs of the whole search. The smallest reproducing spec is rewritten to OUT/smallest.yaml after every success,
+lab.findings.catalogue). A candidate gets up to `tries` runs and reproduces when one of them does; `budget`
+bounds the runs of the whole search. The smallest reproducing spec is rewritten to OUT/smallest.yaml after every success,
 each candidate is one line of OUT/shrink.log.jsonl, so Ctrl-C or an exhausted budget keeps the best so far.
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import Any, Callable, Sequence, TypeVar
 from cluster.errors import LabError
 from history.faults import read_faults
 from cluster.topology import MINIMUM, MISTRAL_ROLES
-from lab.findings import Signature
-from lab.findings_replay import Try, read_results
+from lab.findings.catalogue import Signature
+from lab.findings.replay import Try, read_results
 from lab.spec import TestSpec, dump_spec, spec_from_run, validate_spec
 
 T = TypeVar("T")
@@ -256,7 +256,7 @@ def _split(indices: list[int], n: int) -> list[list[int]]:
 @dataclass
 class Replayed:
     """One replay: did it show the target, where is the run; truthy when it reproduced. An inconclusive run
-    (crashed, cut short or UNKNOWN without showing the target: lab.findings_replay.Try.decided) refutes nothing."""
+    (crashed, cut short or UNKNOWN without showing the target: lab.findings.replay.Try.decided) refutes nothing."""
 
     reproduced: bool
     run_dir: str | None = None

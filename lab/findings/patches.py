@@ -19,7 +19,7 @@ catalogued findings in its runs, and defects the catalogue does not know in any 
 judged: they can be there without the patch too, which only an unpatched replay of the same seeds tells;
 `--strict` fails on them as well.
 
-    python -m lab.patches ID [--also ID ...] [--tries N] [--store DIR] [--strict]   (exit 0 pass, 1 fail, 2 inconclusive)
+    python -m lab.findings.patches ID [--also ID ...] [--tries N] [--store DIR] [--strict]   (exit 0 pass, 1 fail, 2 inconclusive)
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def unpack_sdist(archive: Path, dest: Path) -> Path:
 
 # ---------------------------------------------------------------- patches
 def patch_file(finding_id: str, directory: Path | None = None) -> Path:
-    from lab.findings import catalogue_dir
+    from lab.findings.catalogue import catalogue_dir
 
     return (directory or catalogue_dir()) / PATCHES_DIR / f"{finding_id}.patch"
 
@@ -118,7 +118,7 @@ def patched_tree(finding_id: str, directory: Path | None = None, cache: Path | N
     Kept under the cache by a hash of the sdist and the patch: the same inputs give the same path and the same
     bytes, so the wheel built from it and the Mistral image are built once (replays, tests and a second run
     reuse them) and a changed patch gets a tree of its own. Made in a scratch folder and renamed into place."""
-    from lab.findings import load_catalogue
+    from lab.findings.catalogue import load_catalogue
 
     finding = load_catalogue(directory, [finding_id])[0]
     patch = patch_file(finding_id, directory)
@@ -165,7 +165,7 @@ class Outcome:
 
 def read_outcome(line: dict[str, Any]) -> Outcome:
     """An Outcome from one `mistral-lab findings --json` line, reading each run's results.json."""
-    from lab.findings_replay import read_results
+    from lab.findings.replay import read_results
 
     outcome = Outcome(id=line["id"], status=str(line.get("status")), reproduced=int(line.get("reproduced", 0)),
                       tries=int(line.get("tries", 0)), conclusive=int(line.get("conclusive", 0)),
@@ -275,7 +275,7 @@ def check_patch(finding_id: str, also: list[str] = (), tries: int = 3, store: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.patches", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.findings.patches", description=__doc__.split("\n\n")[0])
     parser.add_argument("finding", help="the finding whose findings/patches/<id>.patch is checked")
     parser.add_argument("--also", action="append", default=[], metavar="ID",
                         help="another finding to replay against the same patched tree (repeatable)")

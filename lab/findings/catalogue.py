@@ -6,7 +6,7 @@
     contradictions(finding) -> [str]                     the file's text against its recorded reproductions
     min_rate_change_problems(old, new) -> [str]          a min_rate lowered with the replay that measured less
 
-Replays (try k runs with seed + k - 1, counted only when conclusive) are in lab.findings_replay.
+Replays (try k runs with seed + k - 1, counted only when conclusive) are in lab.findings.replay.
 
 A run's defect anomaly is *known* when a finding's signature matches it (class, optional kind, fault, role,
 summary regex); every other defect is *new*. `valid` in results.json stays the raw verdict; the catalogue
@@ -32,10 +32,11 @@ import yaml
 from checker.anomalies import CLASSES
 from cluster.errors import LabError
 from cluster.topology import INFRA_ROLES, MISTRAL_ROLES
-from lab.known_defects import Signature, match_anomalies, parse_label, verdict_after_catalogue  # noqa: F401 - re-exported
+from lab.findings.known_defects import (Signature, match_anomalies, parse_label,  # noqa: F401 - re-exported
+                                       verdict_after_catalogue)
 
 FINDINGS_ENV = "MISTRAL_LAB_FINDINGS"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "findings"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "findings"  # the checkout's findings/ folder
 LEVELS = ("designed", "spec")
 ROLES = MISTRAL_ROLES + INFRA_ROLES
 DEFAULT_MIN_RATE = Fraction(2, 3)

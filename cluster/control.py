@@ -25,6 +25,7 @@ from cluster.errors import LabError
 from cluster.paths import cluster_dir
 from cluster.render import API_PORT, WITNESS_PORT
 from cluster.topology import MISTRAL_ROLES, RPC_TOPICS, Topology, validate_count, validate_role
+from cluster.wheels import check_mistral_version
 
 Report = Callable[[str], None]
 DRAIN_TIMEOUT_S = 15.0  # under constant load an executor may never be idle: then it is stopped anyway
@@ -147,7 +148,7 @@ class Cluster:
         if check is not None:
             check(topology, report)
         if topology.mistral_src is None:
-            lab_images.check_mistral_version(topology.mistral_version)
+            check_mistral_version(topology.mistral_version)
         built = lab_images.ensure_images(topology.mistral_version,
                                          Path(topology.mistral_src) if topology.mistral_src else None, report)
         mark("images")

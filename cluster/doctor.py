@@ -320,7 +320,7 @@ def _local_base() -> str | None:
 
 
 def _wheels() -> str:
-    from cluster.images import check_mistral_version, wheelhouse_complete
+    from cluster.wheels import check_mistral_version, wheelhouse_complete
     from cluster.topology import DEFAULT_MISTRAL_VERSION
 
     target = f"mistral=={DEFAULT_MISTRAL_VERSION}"

@@ -3,7 +3,8 @@
 The base image is `debian:bookworm-slim` when the engine has (or can pull) it, otherwise a debootstrap minbase
 imported with `docker import` (debootstrap is installed with apt-get first when it is missing and we are root);
 choose_base_route() is that decision as a pure function. Mistral's Python wheels are fetched on the
-host (its pip trusts the host's CA) into a wheelhouse inside the build context and installed offline.
+host (its pip trusts the host's CA; cluster.wheels) into a wheelhouse inside the build context and installed
+offline, with the lab's own packs built as wheels beside them.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +26,9 @@ from cluster.docker_env import engine
 from cluster.errors import LabError
 from cluster.paths import COMPOSE_DIR, cache_dir
 from cluster.topology import DEFAULT_MISTRAL_VERSION
+from cluster.wheels import BUILD_LEFTOVERS, EXTRA_REQUIREMENTS, mistral_wheelhouse, pip_command
 
 Report = Callable[[str], None]
-# Python packages installed beside Mistral: DB drivers for both databases, the lab's witness action pack and
-# (RPC_PACK) the in-process hook of the rpc and clock faults.
-EXTRA_REQUIREMENTS = ["PyMySQL", "psycopg2-binary"]
 WITNESS_PACK = COMPOSE_DIR / "witness_pack"
 RPC_PACK = COMPOSE_DIR / "rpc_pack"  # the rpc fault's in-process hook (nemesis/rpc.py)
 BASE_REPO = "mistral-lab/base"
@@ -202,110 +200,8 @@ def _run(cmd: list[str], what: str, stdin=None, env: dict[str, str] | None = Non
     return proc.stdout
 
 
-# ---------------------------------------------------------------- wheelhouse
-def _pip(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-
-
-def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -> Path:
-    """Wheels for Mistral and everything it needs, built on the host; cached per version."""
-    if src is not None:
-        # Keyed by the tree's contents: an unchanged tree (a replay's next try, a patched sdist) reuses its
-        # wheels, and any edit gets a wheelhouse of its own.
-        house = cache_dir() / "wheels" / f"src-{source_digest(src)}"
-        _prune_source_wheelhouses(keep=house)
-        target = str(src.resolve())
-    else:
-        house = cache_dir() / "wheels" / f"mistral-{version}"
-        target = f"mistral=={version}"
-    done = house / ".complete"
-    if not done.exists():
-        report(f"fetching wheels for {target} on the host")
-        house.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(_pip("wheel", "--wheel-dir", str(house), target, *EXTRA_REQUIREMENTS),
-                              capture_output=True, text=True, env=_pbr_env(src))
-        if proc.returncode != 0:
-            shutil.rmtree(house, ignore_errors=True)
-            if src is None and "No matching distribution" in proc.stderr:
-                raise LabError(f"unknown Mistral version {version}: no mistral=={version} on the package index")
-            tail = proc.stderr.strip().splitlines()[-2:]
-            raise LabError(f"fetching wheels for {target} failed: {' | '.join(tail)}")
-        done.touch()
-    return house
-
-
-SOURCE_WHEELHOUSES_KEPT = 4  # src-* wheelhouses (about 30 MB each) kept besides the one in use
-
-
-def source_digest(src: Path) -> str:
-    """A hash of a source tree's files, build leftovers (build/, *.egg-info, ...) and .git excluded; a git
-    checkout adds its HEAD commit, which pbr turns into the version."""
-    leftovers = shutil.ignore_patterns(*BUILD_LEFTOVERS, ".git")
-    digest = hashlib.sha256()
-    root = src.resolve()
-    for here, dirs, files in os.walk(root):
-        skip = leftovers(here, dirs + files)
-        dirs[:] = sorted(d for d in dirs if d not in skip)
-        for name in sorted(f for f in files if f not in skip):
-            path = Path(here) / name
-            digest.update(str(path.relative_to(root)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-    if (root / ".git").exists():
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
-        digest.update(head.stdout.strip().encode())
-    return digest.hexdigest()[:12]
-
-
-def _prune_source_wheelhouses(keep: Path) -> None:
-    houses = sorted((p for p in keep.parent.glob("src-*") if p != keep), key=lambda p: p.stat().st_mtime)
-    for old in houses[:max(0, len(houses) - SOURCE_WHEELHOUSES_KEPT)]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _pbr_env(src: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
-    if src is not None and not (src / ".git").exists():
-        env.setdefault("PBR_VERSION", "0.0.0.dev0")  # pbr needs a version when the tree is not a git checkout
-    if src is not None:
-        # Fixed zip timestamps: an unchanged tree gives a byte-identical wheel, hence the same image tag, so a
-        # --mistral-src replay builds the image once instead of once per try.
-        env.setdefault("SOURCE_DATE_EPOCH", "315532800")
-    return env
-
-
-def wheelhouse_complete(version: str) -> bool:
-    return (cache_dir() / "wheels" / f"mistral-{version}" / ".complete").exists()
-
-
-def check_mistral_version(version: str) -> None:
-    """Fail fast (before anything is created) when PyPI has no such Mistral release, or cannot be reached."""
-    if wheelhouse_complete(version):
-        return
-    with tempfile.TemporaryDirectory(prefix="mistral-version-") as scratch:  # the probe's wheel is not kept
-        proc = subprocess.run(_pip("download", "--no-deps", "--dest", scratch, f"mistral=={version}"),
-                              capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise LabError(pip_failure(version, proc.stderr))
-
-
-# pip's words when the index never answered (it then also says "No matching distribution", from versions: none).
-UNREACHABLE_MARKS = ("Retrying (", "NewConnectionError", "Max retries exceeded", "Failed to establish",
-                     "ProxyError", "SSLError", "Temporary failure in name resolution", "Name or service not known",
-                     "Network is unreachable", "Connection refused", "(from versions: none)")
-
-
-def pip_failure(version: str, stderr: str) -> str:
-    """One line telling "the index cannot be reached" from "no such version" (pip says the latter for both)."""
-    tail = stderr.strip().splitlines()[-1:] or ["no output"]
-    if any(mark in stderr for mark in UNREACHABLE_MARKS):
-        return (f"cannot reach the package index to check mistral=={version} (is the network or proxy up? "
-                f"`mistral-lab doctor` checks it): {tail[0][:200]}")
-    if "No matching distribution" in stderr or "Invalid requirement" in stderr:
-        return f"unknown Mistral version {version}: no mistral=={version} on the package index"
-    return f"pip could not fetch mistral=={version}: {tail[0][:200]}"
-
-
-def _witness_wheel(dest: Path) -> None:
+# ---------------------------------------------------------------- the lab's packs, as wheels
+def witness_wheel(dest: Path) -> None:
     _pack_wheel(WITNESS_PACK, dest, "the witness action pack")
 
 
@@ -319,10 +215,7 @@ def _pack_wheel(pack: Path, dest: Path, what: str) -> None:
     with tempfile.TemporaryDirectory(prefix=f"{pack.name}-", dir=cache_dir()) as tmp:
         source = Path(tmp) / pack.name
         copy_sources(pack, source)
-        _run(_pip("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)), f"building {what}", env=env)
-
-
-BUILD_LEFTOVERS = ("build", "dist", "__pycache__", "*.egg-info", "*.pyc")
+        _run(pip_command("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)), f"building {what}", env=env)
 
 
 def copy_sources(src: Path, dst: Path) -> None:
@@ -360,7 +253,7 @@ def _build_from(template_dir: Path, base: str, tag_repo: str, report: Report,
         (context / "Dockerfile").write_text(dockerfile.replace("{base}", base).replace("{requirements}", requirements))
         if wheels is not None:
             shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
-            _witness_wheel(context / "wheels")
+            witness_wheel(context / "wheels")
             _pack_wheel(RPC_PACK, context / "wheels", "the rpc fault hook")
         tag = f"{tag_repo}:{_hash_tree(context, extra=_image_id(base))}"
         if _image_exists(tag):

@@ -34,9 +34,9 @@ from pathlib import Path
 import cluster, lab.spec
 from cluster.paths import COMPOSE_DIR
 from cluster.docker_env import compose_binary
-from cluster.images import WITNESS_PACK, _witness_wheel
+from cluster.images import WITNESS_PACK, witness_wheel
 wheels = Path(tempfile.mkdtemp())
-_witness_wheel(wheels)
+witness_wheel(wheels)
 print(json.dumps({
     "cluster": cluster.__file__,
     "compose_dir": str(COMPOSE_DIR),

@@ -1,7 +1,7 @@
 """An unreachable index is not an unknown version: pip says "No matching distribution" for both."""
 from __future__ import annotations
 
-from cluster.images import pip_failure
+from cluster.wheels import pip_failure
 
 NO_SUCH = ("ERROR: Could not find a version that satisfies the requirement mistral==99.0.0 (from versions: 1.0.0, "
            "23.0.0)\nERROR: No matching distribution found for mistral==99.0.0\n")

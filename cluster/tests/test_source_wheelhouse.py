@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cluster import images
-from cluster.images import _pbr_env, _prune_source_wheelhouses, source_digest
+from cluster import wheels
+from cluster.wheels import pbr_env, prune_source_wheelhouses, source_digest
 
 
 def _tree(root: Path) -> Path:
@@ -35,17 +35,17 @@ def test_the_digest_follows_the_sources_not_the_build_leftovers(tmp_path: Path) 
 def test_a_source_build_gets_fixed_timestamps_and_a_version(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.delenv("PBR_VERSION", raising=False)
-    env = _pbr_env(tmp_path)
+    env = pbr_env(tmp_path)
     assert env["SOURCE_DATE_EPOCH"] == "315532800" and env["PBR_VERSION"] == "0.0.0.dev0"
-    assert "SOURCE_DATE_EPOCH" not in _pbr_env(None)
+    assert "SOURCE_DATE_EPOCH" not in pbr_env(None)
 
 
 def test_old_source_wheelhouses_are_pruned(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(images, "SOURCE_WHEELHOUSES_KEPT", 2)
+    monkeypatch.setattr(wheels, "SOURCE_WHEELHOUSES_KEPT", 2)
     houses = [tmp_path / f"src-{i}" for i in range(5)]
     for age, house in enumerate(houses):
         house.mkdir()
         os.utime(house, (1000 + age, 1000 + age))
     (tmp_path / "mistral-23.0.0").mkdir()
-    _prune_source_wheelhouses(keep=houses[0])  # the one in use stays, however old
+    prune_source_wheelhouses(keep=houses[0])  # the one in use stays, however old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mistral-23.0.0", "src-0", "src-3", "src-4"]

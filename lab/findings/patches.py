@@ -53,7 +53,7 @@ def sdist_name(version: str) -> str:
 def fetch_sdist(version: str, cache: Path | None = None) -> Path:
     """mistral-<version>.tar.gz from the package index, fetched on the host (its pip trusts the host's CA, as
     for the wheels) into the cache once."""
-    from cluster.images import _pip, pip_failure  # docker-free callers (the unit tests) never need this
+    from cluster.wheels import pip_command as _pip, pip_failure  # docker-free callers (the unit tests) never need this
 
     folder = (cache or cache_dir()) / "sdists"
     archive = folder / sdist_name(version)

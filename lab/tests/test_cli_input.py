@@ -50,10 +50,10 @@ def test_no_docker_daemon_is_one_clear_line(monkeypatch) -> None:
 
 @pytest.mark.network  # asks PyPI; an unreachable index gives its own message (cluster/tests/test_mistral_version.py)
 def test_unknown_mistral_version_is_rejected(monkeypatch) -> None:
-    from cluster import images
+    from cluster import wheels
 
     with pytest.raises(LabError, match="unknown Mistral version 99.0.0"):
-        images.check_mistral_version("99.0.0")
+        wheels.check_mistral_version("99.0.0")
 
 
 def test_overrides_parse_into_sections() -> None:

@@ -1,0 +1,128 @@
+"""Mistral's Python side, fetched on the host (its pip trusts the host's CA): the wheelhouse of a Mistral release
+or source tree that the image installs offline, and the check that the package index has the release at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from cluster.errors import LabError
+from cluster.paths import cache_dir
+
+Report = Callable[[str], None]
+# Python packages installed beside Mistral: DB drivers for both databases (the lab's witness action pack and
+# the in-process hook of the rpc and clock faults are added by cluster.images, which builds them).
+EXTRA_REQUIREMENTS = ["PyMySQL", "psycopg2-binary"]
+BUILD_LEFTOVERS = ("build", "dist", "__pycache__", "*.egg-info", "*.pyc")
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def pip_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+
+
+def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -> Path:
+    """Wheels for Mistral and everything it needs, built on the host; cached per version."""
+    if src is not None:
+        # Keyed by the tree's contents: an unchanged tree (a replay's next try, a patched sdist) reuses its
+        # wheels, and any edit gets a wheelhouse of its own.
+        house = cache_dir() / "wheels" / f"src-{source_digest(src)}"
+        prune_source_wheelhouses(keep=house)
+        target = str(src.resolve())
+    else:
+        house = cache_dir() / "wheels" / f"mistral-{version}"
+        target = f"mistral=={version}"
+    done = house / ".complete"
+    if not done.exists():
+        report(f"fetching wheels for {target} on the host")
+        house.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(pip_command("wheel", "--wheel-dir", str(house), target, *EXTRA_REQUIREMENTS),
+                              capture_output=True, text=True, env=pbr_env(src))
+        if proc.returncode != 0:
+            shutil.rmtree(house, ignore_errors=True)
+            if src is None and "No matching distribution" in proc.stderr:
+                raise LabError(f"unknown Mistral version {version}: no mistral=={version} on the package index")
+            tail = proc.stderr.strip().splitlines()[-2:]
+            raise LabError(f"fetching wheels for {target} failed: {' | '.join(tail)}")
+        done.touch()
+    return house
+
+
+SOURCE_WHEELHOUSES_KEPT = 4  # src-* wheelhouses (about 30 MB each) kept besides the one in use
+
+
+def source_digest(src: Path) -> str:
+    """A hash of a source tree's files, build leftovers (build/, *.egg-info, ...) and .git excluded; a git
+    checkout adds its HEAD commit, which pbr turns into the version."""
+    leftovers = shutil.ignore_patterns(*BUILD_LEFTOVERS, ".git")
+    digest = hashlib.sha256()
+    root = src.resolve()
+    for here, dirs, files in os.walk(root):
+        skip = leftovers(here, dirs + files)
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        for name in sorted(f for f in files if f not in skip):
+            path = Path(here) / name
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    if (root / ".git").exists():
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        digest.update(head.stdout.strip().encode())
+    return digest.hexdigest()[:12]
+
+
+def prune_source_wheelhouses(keep: Path) -> None:
+    houses = sorted((p for p in keep.parent.glob("src-*") if p != keep), key=lambda p: p.stat().st_mtime)
+    for old in houses[:max(0, len(houses) - SOURCE_WHEELHOUSES_KEPT)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def pbr_env(src: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if src is not None and not (src / ".git").exists():
+        env.setdefault("PBR_VERSION", "0.0.0.dev0")  # pbr needs a version when the tree is not a git checkout
+    if src is not None:
+        # Fixed zip timestamps: an unchanged tree gives a byte-identical wheel, hence the same image tag, so a
+        # --mistral-src replay builds the image once instead of once per try.
+        env.setdefault("SOURCE_DATE_EPOCH", "315532800")
+    return env
+
+
+def wheelhouse_complete(version: str) -> bool:
+    return (cache_dir() / "wheels" / f"mistral-{version}" / ".complete").exists()
+
+
+def check_mistral_version(version: str) -> None:
+    """Fail fast (before anything is created) when PyPI has no such Mistral release, or cannot be reached."""
+    if wheelhouse_complete(version):
+        return
+    with tempfile.TemporaryDirectory(prefix="mistral-version-") as scratch:  # the probe's wheel is not kept
+        proc = subprocess.run(pip_command("download", "--no-deps", "--dest", scratch, f"mistral=={version}"),
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LabError(pip_failure(version, proc.stderr))
+
+
+# pip's words when the index never answered (it then also says "No matching distribution", from versions: none).
+UNREACHABLE_MARKS = ("Retrying (", "NewConnectionError", "Max retries exceeded", "Failed to establish",
+                     "ProxyError", "SSLError", "Temporary failure in name resolution", "Name or service not known",
+                     "Network is unreachable", "Connection refused", "(from versions: none)")
+
+
+def pip_failure(version: str, stderr: str) -> str:
+    """One line telling "the index cannot be reached" from "no such version" (pip says the latter for both)."""
+    tail = stderr.strip().splitlines()[-1:] or ["no output"]
+    if any(mark in stderr for mark in UNREACHABLE_MARKS):
+        return (f"cannot reach the package index to check mistral=={version} (is the network or proxy up? "
+                f"`mistral-lab doctor` checks it): {tail[0][:200]}")
+    if "No matching distribution" in stderr or "Invalid requirement" in stderr:
+        return f"unknown Mistral version {version}: no mistral=={version} on the package index"
+    return f"pip could not fetch mistral=={version}: {tail[0][:200]}"

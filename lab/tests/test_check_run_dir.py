@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from history.writer import HistoryWriter
-from lab import checker_cli
+from lab.cli import checker as checker_cli
 from lab.run import check_run_dir, finish_run, record_outcome
 from lab.spec import dump_spec, load_spec
 from workloads import make_workload

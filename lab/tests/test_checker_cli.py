@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from checker.models import MODELS
-from lab import checker_cli
+from lab.cli import checker as checker_cli
 from cluster.errors import LabError
 
 VALIDATION = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "validation")

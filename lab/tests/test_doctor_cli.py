@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cluster import doctor
 from cluster.images import BaseFacts
 from cluster.tests.test_doctor import NEEDED, healthy_host
-from lab import doctor_cli
+from lab.cli import doctor as doctor_cli
 from lab.cli import _register_commands, app
 
 runner = CliRunner()

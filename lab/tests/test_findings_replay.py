@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cluster.errors import LabError
 from lab.cli import _register_commands, app
 from lab.findings.catalogue import DEFAULT_DIR, FINDINGS_ENV, load_catalogue
-from lab.findings_cli import replay_all
+from lab.cli.findings import replay_all
 from lab.findings.replay import (BELOW, GONE, INCONCLUSIVE, REPRODUCES, STILL_THERE, judge_try,
                                  latest_matching_run, record_replay, replay_finding)
 from lab.run import RunOutcome
@@ -170,12 +170,12 @@ def test_the_table_prints_every_count_the_status_and_its_rule(tmp_path: Path, ca
 
 
 def test_findings_json_prints_one_object_per_finding(tmp_path: Path, monkeypatch) -> None:
-    import lab.findings_cli
+    import lab.cli.findings
 
     second = {**GOOD, "id": "exec-stop-2", "min_rate": "1/3",
               "min_rate_basis": {"tries": 6, "reproduced": 2, "date": "2026-11-25"}}
     monkeypatch.setenv(FINDINGS_ENV, str(catalogue(tmp_path, GOOD, second)))
-    monkeypatch.setattr(lab.findings_cli, "_default_run", FakeRuns(tmp_path, [True, False, False]))
+    monkeypatch.setattr(lab.cli.findings, "_default_run", FakeRuns(tmp_path, [True, False, False]))
     result = runner.invoke(app, ["findings", "--json", "--tries", "3", "--store", str(tmp_path / "store")])
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [(o["id"], o["tries"], o["conclusive"], o["reproduced"], o["required"], o["status"]) for o in lines] == \

@@ -19,7 +19,7 @@ from lab.cli import _register_commands, app
 from lab.run import build_parts, planned_schedule
 from lab.findings.shrink import (LOG_FILE, SMALLEST_FILE, Replayed, RunReplay, Shrinker, Target, choose_target,
                                  ddmin, load_log, load_run, load_smallest, recorded_steps, role_needs, steps_of)
-from lab.shrink_cli import shrink_run
+from lab.cli.shrink import shrink_run
 from lab.spec import TestSpec as Spec, dump_spec, load_spec, validate_spec
 from nemesis.schedule import PinnedSchedule, Schedule
 

@@ -1,4 +1,4 @@
-"""CLI for the run pipeline: run, report, runs, bundle, soak (and `check RUN_DIR` via lab.checker_cli)."""
+"""CLI for the run pipeline: run, report, runs, bundle, soak (and `check RUN_DIR` via lab.cli.checker)."""
 from __future__ import annotations
 
 import json

@@ -26,11 +26,9 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from lab import (bench_cli, checker_cli, cluster_cli, doctor_cli, findings_cli, nemesis_cli, run_cli,
-                     shrink_cli, workloads_cli)
+    from lab.cli import bench, checker, cluster, doctor, findings, nemesis, run, shrink, workloads
 
-    for module in (doctor_cli, cluster_cli, run_cli, checker_cli, workloads_cli, nemesis_cli, bench_cli,
-                   findings_cli, shrink_cli):
+    for module in (doctor, cluster, run, checker, workloads, nemesis, bench, findings, shrink):
         module.register(app)
     _registered = True
 

@@ -24,15 +24,16 @@ PACK = COMPOSE_DIR / "rpc_pack"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_hook() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("lab_rpc_hook_under_test", PACK / "mistral_lab_rpc" / "hook.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def _load_pack(name: str) -> types.ModuleType:
+    """A module of the pack as the image imports it (mistral_lab_rpc.<name>); the pack is not on the path."""
+    sys.path.insert(0, str(PACK))
+    try:
+        return importlib.import_module(f"mistral_lab_rpc.{name}")
+    finally:
+        sys.path.remove(str(PACK))
 
 
-hook = _load_hook()
+hook, hook_rules = _load_pack("hook"), _load_pack("rules")
 
 
 class FakeClock:
@@ -58,13 +59,13 @@ def matches(directory: Path) -> list[dict]:
 
 # ------------------------------------------------------------------ rules
 def test_rule_parse_defaults_and_both_file_forms() -> None:
-    parsed = hook.Rule.parse({"method": "on_action_complete", "action": "delay", "delay_ms": 250, "seed": 3})
+    parsed = hook_rules.Rule.parse({"method": "on_action_complete", "action": "delay", "delay_ms": 250, "seed": 3})
     assert (parsed.side, parsed.count, parsed.probability, parsed.delay_ms, parsed.seed) == ("receive", 0, 1.0,
                                                                                              250, 3)
-    assert parsed.id == hook.Rule.parse({"method": "on_action_complete", "action": "delay", "delay_ms": 250,
+    assert parsed.id == hook_rules.Rule.parse({"method": "on_action_complete", "action": "delay", "delay_ms": 250,
                                          "seed": 3}).id  # a content id: stable across re-reads
-    assert [r.id for r in hook.parse_rules(json.dumps({"rules": [rule(), rule(id="r2")]}))] == ["r1", "r2"]
-    assert hook.parse_rules(json.dumps(rule(method="any")))[0].method == "any"
+    assert [r.id for r in hook_rules.parse_rules(json.dumps({"rules": [rule(), rule(id="r2")]}))] == ["r1", "r2"]
+    assert hook_rules.parse_rules(json.dumps(rule(method="any")))[0].method == "any"
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -77,20 +78,20 @@ def test_rule_parse_defaults_and_both_file_forms() -> None:
     ({"colour": "red"}, "unknown rule field"),
 ])
 def test_rule_parse_refuses_bad_rules(bad: dict, message: str) -> None:
-    with pytest.raises(hook.RuleError, match=message):
-        hook.Rule.parse(rule(**bad))
+    with pytest.raises(hook_rules.RuleError, match=message):
+        hook_rules.Rule.parse(rule(**bad))
 
 
 def test_rule_fits_side_and_method() -> None:
-    receive = hook.Rule.parse(rule())
+    receive = hook_rules.Rule.parse(rule())
     assert receive.fits("receive", "run_action")
     assert not receive.fits("send", "run_action") and not receive.fits("receive", "on_action_complete")
-    assert hook.Rule.parse(rule(method="any", side="send")).fits("send", "report_running_actions")
+    assert hook_rules.Rule.parse(rule(method="any", side="send")).fits("send", "report_running_actions")
 
 
 def test_rule_file_is_looked_up_at_most_once_per_interval(tmp_path: Path) -> None:
     clock = FakeClock()
-    rules = hook.RuleFile(str(tmp_path), interval=1.0, clock=clock)
+    rules = hook_rules.RuleFile(str(tmp_path), interval=1.0, clock=clock)
     assert rules.current() == ()
     write_rules(tmp_path, rule())
     assert rules.current() == ()            # cached: no stat within the interval
@@ -104,7 +105,7 @@ def test_rule_file_is_looked_up_at_most_once_per_interval(tmp_path: Path) -> Non
 
 def test_rule_file_ignores_a_broken_file_and_rereads_it(tmp_path: Path) -> None:
     clock = FakeClock()
-    rules = hook.RuleFile(str(tmp_path), interval=1.0, clock=clock)
+    rules = hook_rules.RuleFile(str(tmp_path), interval=1.0, clock=clock)
     (tmp_path / "rules.json").write_text('{"rules": [{"method": "run_action", "action": "bogus"}]}')
     assert rules.current() == ()
     write_rules(tmp_path, rule())
@@ -119,7 +120,7 @@ def _candidates(injector, rules, n: int, method: str = "run_action") -> list[boo
 
 
 def test_count_matches_the_first_n_candidates_across_processes(tmp_path: Path) -> None:
-    rules = (hook.Rule.parse(rule(count=2)),)
+    rules = (hook_rules.Rule.parse(rule(count=2)),)
     first, second = hook.Injector(str(tmp_path)), hook.Injector(str(tmp_path))  # two processes of one node
     assert first.match(rules, "receive", "on_action_complete", {}, False) is None  # not a candidate
     assert _candidates(first, rules, 1) == [True]
@@ -130,7 +131,7 @@ def test_count_matches_the_first_n_candidates_across_processes(tmp_path: Path) -
 
 
 def test_probability_draws_follow_the_seed_in_order_whichever_process_sees_the_message(tmp_path: Path) -> None:
-    rules = (hook.Rule.parse(rule(probability=0.4, seed=42)),)
+    rules = (hook_rules.Rule.parse(rule(probability=0.4, seed=42)),)
     rng = random.Random(42)
     expected = [rng.random() < 0.4 for _ in range(30)]
     injectors = [hook.Injector(str(tmp_path)), hook.Injector(str(tmp_path))]
@@ -141,7 +142,7 @@ def test_probability_draws_follow_the_seed_in_order_whichever_process_sees_the_m
 def _recorded_run(directory: Path, seed: int, messages: list[str], processes: int = 2) -> list[int]:
     """One run of a probability rule on a fresh node: the candidate indices it recorded as matched."""
     directory.mkdir()
-    rules = (hook.Rule.parse(rule(id="p", action="delay", delay_ms=1, probability=0.5, seed=seed)),)
+    rules = (hook_rules.Rule.parse(rule(id="p", action="delay", delay_ms=1, probability=0.5, seed=seed)),)
     injectors = [hook.Injector(str(directory)) for _ in range(processes)]
     for number, action_ex in enumerate(messages):
         injectors[number % processes].match(rules, "receive", "run_action", {"action_ex_id": f'"{action_ex}"'},
@@ -162,17 +163,17 @@ def test_a_replay_with_the_same_seed_records_the_same_matched_indices(tmp_path: 
 
 
 def test_probability_with_count_caps_the_matches(tmp_path: Path) -> None:
-    rules = (hook.Rule.parse(rule(probability=0.5, seed=1, count=3)),)
+    rules = (hook_rules.Rule.parse(rule(probability=0.5, seed=1, count=3)),)
     assert sum(_candidates(hook.Injector(str(tmp_path)), rules, 40)) == 3
 
 
 def test_a_failing_hook_lets_the_message_through(tmp_path: Path) -> None:
     broken = hook.Injector(str(tmp_path / "missing-dir"))  # the state file cannot be opened
-    assert broken.match((hook.Rule.parse(rule()),), "receive", "run_action", {}, False) is None
+    assert broken.match((hook_rules.Rule.parse(rule()),), "receive", "run_action", {}, False) is None
 
 
 def test_first_fitting_rule_wins(tmp_path: Path) -> None:
-    rules = hook.parse_rules(json.dumps({"rules": [rule(id="a", method="any", count=1), rule(id="b")]}))
+    rules = hook_rules.parse_rules(json.dumps({"rules": [rule(id="a", method="any", count=1), rule(id="b")]}))
     injector = hook.Injector(str(tmp_path))
     assert injector.match(rules, "receive", "run_action", {}, False).rule.id == "a"
     assert injector.match(rules, "receive", "run_action", {}, False) is None  # a is spent; b never sees it
@@ -184,7 +185,7 @@ def test_a_match_is_recorded_with_node_pid_and_ids(tmp_path: Path, monkeypatch) 
     args = {"action": '{"__serial_key": "x", "__serial_data": {}}', "action_ex_id": '"ae-1"', "safe_rerun": "false",
             "exec_ctx": json.dumps({"workflow_execution_id": "wf-1", "task_execution_id": "t-1",
                                     "action_execution_id": "ae-1", "workflow_name": "w"}), "timeout": "null"}
-    injector.match((hook.Rule.parse(rule()),), "receive", "run_action", args, False)
+    injector.match((hook_rules.Rule.parse(rule()),), "receive", "run_action", args, False)
     (record,) = matches(tmp_path)
     assert record["node"] == "executor-2" and record["pid"] == os.getpid() and record["call"] is False
     assert (record["method"], record["side"], record["action"], record["rule"]) == ("run_action", "receive",
@@ -230,7 +231,7 @@ def wired(tmp_path: Path, monkeypatch):
     kill: returns (set_rules, dispatcher, context, events)."""
     events: list[str] = []
     clock = FakeClock()
-    rules, injector = hook.RuleFile(str(tmp_path), clock=clock), hook.Injector(str(tmp_path))
+    rules, injector = hook_rules.RuleFile(str(tmp_path), clock=clock), hook.Injector(str(tmp_path))
     monkeypatch.setattr(hook.time, "sleep", lambda s: events.append(f"sleep {s:g}"))
     monkeypatch.setattr(hook, "crash_node", lambda: events.append("crash"))
 
@@ -298,7 +299,7 @@ def test_duplicate_runs_the_second_delivery_even_when_the_first_fails(tmp_path: 
         if len(runs) == 1:
             raise RuntimeError("first")
 
-    match = hook.Match(hook.Rule.parse(rule(action="duplicate")), 0, {})
+    match = hook.Match(hook_rules.Rule.parse(rule(action="duplicate")), 0, {})
     with pytest.raises(RuntimeError, match="first"):
         hook.apply(match, run, lambda: None)
     assert len(runs) == 2
@@ -433,7 +434,7 @@ def test_add_remove_rule_scripts_keep_other_rules_and_read_matches(tmp_path: Pat
     directory = str(tmp_path / "lab-rpc")
     _py(rpc_fault.ADD_RULE, directory, json.dumps(rule(id="a")))
     _py(rpc_fault.ADD_RULE, directory, json.dumps(rule(id="b", method="any")))
-    assert [r.id for r in hook.parse_rules((tmp_path / "lab-rpc" / "rules.json").read_text())] == ["a", "b"]
+    assert [r.id for r in hook_rules.parse_rules((tmp_path / "lab-rpc" / "rules.json").read_text())] == ["a", "b"]
     _py(rpc_fault.REMOVE_RULE, directory, "a")
     assert [r["id"] for r in json.loads((tmp_path / "lab-rpc" / "rules.json").read_text())["rules"]] == ["b"]
     (tmp_path / "lab-rpc" / "state.json").write_text("{}")
@@ -502,7 +503,7 @@ class LocalNodes:
         """n run_action messages reach the node, spread over its processes, under the rules in force."""
         monkeypatch.setenv("MISTRAL_NODE", node)  # what the node's processes record as their node
         injectors = [hook.Injector(str(self.dir(node))) for _ in range(processes)]
-        in_force = hook.parse_rules((self.dir(node) / "rules.json").read_text())
+        in_force = hook_rules.parse_rules((self.dir(node) / "rules.json").read_text())
         for i in range(n):
             injectors[i % processes].match(in_force, "receive", "run_action", {"action_ex_id": f'"{node}-{i}"'},
                                            False)
@@ -548,7 +549,7 @@ def test_heal_counts_zero_candidates_for_a_node_the_rule_never_saw(tmp_path: Pat
 # ------------------------------------------------------------------ the fault's options
 def test_fault_and_hook_agree_on_the_vocabulary() -> None:
     assert (rpc_fault.METHODS, rpc_fault.SIDES, rpc_fault.ACTIONS, rpc_fault.ANY, rpc_fault.RPC_DIR) == \
-        (hook.METHODS, hook.SIDES, hook.ACTIONS, hook.ANY, hook.RULES_DIR)
+        (hook_rules.METHODS, hook_rules.SIDES, hook_rules.ACTIONS, hook_rules.ANY, hook_rules.RULES_DIR)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -592,7 +593,7 @@ def test_count_default_and_the_rule_written() -> None:
     written = fault.make_rule(seed=9)
     assert written == {"id": fault.rule_id, "method": "on_action_complete", "side": "receive", "action": "delay",
                        "count": 2, "probability": 1.0, "delay_ms": 500, "seed": 9}
-    assert hook.Rule.parse(written).delay_ms == 500  # what the fault writes, the hook reads
+    assert hook_rules.Rule.parse(written).delay_ms == 500  # what the fault writes, the hook reads
     assert fault.describe() == "rpc: delay (500 ms) first 2 on_action_complete on receive in engine-1, clear on heal"
     assert make_fault("rpc", {"probability": "0.5"}).describe() == \
         "rpc: drop every with p=0.5 run_action on receive in executor, clear on heal"

@@ -103,7 +103,7 @@ def module_files() -> dict[str, Path]:
 
 
 def _resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The module a dotted name lands in: `cluster.images` itself, `cluster.backend.Node` -> cluster.backend."""
+    """The module a dotted name lands in: `cluster.images` itself, `cluster.images.Images` -> cluster.images."""
     while name and name not in modules:
         name = name.rpartition(".")[0]
     return name or None

@@ -23,8 +23,10 @@ def shrink_run(run_dir: Path, out_dir: Path | None = None, cls: str | None = Non
                budget: int = 12, tries: int = 1, store: Path = DEFAULT_STORE,
                replay: Callable[[Any], Any] | None = None):
     """Load the run, search, print one line per candidate and the summary; returns the ShrinkResult.
-    `replay` is injectable so tests need no Docker (default: a real run per candidate, lab.shrink.RunReplay)."""
-    from lab.findings.shrink import RunReplay, Shrinker, load_run
+    `replay` is injectable so tests need no Docker (default: a real run per candidate, lab.findings.shrink_run's
+    RunReplay)."""
+    from lab.findings.shrink import Shrinker
+    from lab.findings.shrink_run import RunReplay, load_run
 
     original = load_run(run_dir, cls, kind)
     out_dir = out_dir or Path(run_dir) / "shrink"

@@ -6,6 +6,10 @@
     role_needs(steps) -> {role: count}                     what the remaining faults' targets need of the topology
     Shrinker(original, replay, budget, tries, out_dir).run() -> ShrinkResult
 
+This module is the search; its parts live beside it: lab.findings.shrink_run (the stored run: load_run,
+recorded_steps, the target, and RunReplay, a candidate replayed for real), lab.findings.shrink_candidates (specs
+as candidates: pinned, role_needs, describe) and lab.findings.ddmin (delta debugging, nothing shrink-specific).
+
 The search first pins the run's fault schedule: the faults that actually started (from the history's nemesis
 events: fault, target, options, start offset, duration and the fault's own seed) become an explicit schedule
 (`nemesis: {schedule: [...]}`, nemesis.schedule.PinnedSchedule), so a replay applies exactly those. Then, each
@@ -20,282 +24,34 @@ phase starting from the smallest spec that reproduced so far:
 Every candidate is judged by `replay(spec)`: a bool, or a Replayed (a real run through lab.run.run_test, see
 RunReplay) whose results.json has a defect anomaly of the target class / kind (the signature matching of
 lab.findings.catalogue). A candidate gets up to `tries` runs and reproduces when one of them does; `budget`
-bounds the runs of the whole search. The smallest reproducing spec is rewritten to OUT/smallest.yaml after every success,
-each candidate is one line of OUT/shrink.log.jsonl, so Ctrl-C or an exhausted budget keeps the best so far.
+bounds the runs of the whole search. The smallest reproducing spec is rewritten to OUT/smallest.yaml after every
+success, each candidate is one line of OUT/shrink.log.jsonl, so Ctrl-C or an exhausted budget keeps the best so
+far.
 """
 from __future__ import annotations
 
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable
 
 from cluster.errors import LabError
-from history.faults import read_faults
-from cluster.topology import MINIMUM, MISTRAL_ROLES
-from lab.findings.catalogue import Signature
-from lab.findings.replay import Try, read_results
-from lab.spec import TestSpec, dump_spec, spec_from_run, validate_spec
+from cluster.topology import MINIMUM
+from lab.findings.ddmin import ddmin
+from lab.findings.shrink_candidates import describe, kinds_of, pinned, role_count, role_needs, spec_key, steps_of
+from lab.findings.shrink_run import Original, Target
+from lab.spec import TestSpec, dump_spec, validate_spec
 
-T = TypeVar("T")
 DEFAULT_BUDGET = 12
 MIN_RATE = 0.5          # the rate phase stops here (starts per second)
 LOG_FILE = "shrink.log.jsonl"
 SMALLEST_FILE = "smallest.yaml"
 TOPOLOGY_ORDER = ("executor", "engine", "api", "notifier")
-NEMESIS_RECORD_KEYS = ("at_s", "target", "options", "duration_s", "seed")
 
 
-# ---------------------------------------------------------------- the stored run
-@dataclass(frozen=True)
-class Target:
-    """The anomaly a candidate must still show: a defect of this class (and kind, when given)."""
-
-    cls: str
-    kind: str | None = None
-
-    def matches(self, anomaly: dict[str, Any]) -> bool:
-        return bool(anomaly.get("defect")) and Signature(self.cls, self.kind).matches(anomaly)
-
-    def shown_by(self, results: dict[str, Any]) -> bool:
-        return any(self.matches(a) for a in results.get("anomalies") or [] if isinstance(a, dict))
-
-    @property
-    def label(self) -> str:
-        return f"{self.cls}/{self.kind}" if self.kind else self.cls
-
-
-@dataclass
-class Original:
-    run_dir: Path
-    spec: TestSpec          # the run's resolved spec, as it ran
-    target: Target
-    steps: list[dict[str, Any]]  # the faults that started, as explicit schedule steps
-
-
-def choose_target(anomalies: list[dict[str, Any]], cls: str | None = None, kind: str | None = None,
-                  where: str = "the run") -> Target:
-    """The first defect anomaly (of `cls` / `kind` when given); a LabError when there is none."""
-    defects = [a for a in anomalies if isinstance(a, dict) and a.get("defect")]
-    if not defects:
-        raise LabError(f"{where} shows no defect anomaly: nothing to shrink")
-    for anomaly in defects:
-        if (cls is None or anomaly.get("class") == cls) and (kind is None or anomaly.get("kind") == kind):
-            return Target(str(anomaly.get("class")), kind if kind is not None else anomaly.get("kind"))
-    shown = ", ".join(sorted({f"{a.get('class')}/{a.get('kind')}" for a in defects}))
-    wanted = "/".join(p for p in (cls or "*", kind) if p)
-    raise LabError(f"{where} has no defect anomaly {wanted} (its defects: {shown})")
-
-
-def recorded_steps(events: Sequence[Any]) -> list[dict[str, Any]]:
-    """The faults that actually started, in order, as explicit schedule steps (read by history.faults, the one
-    reader of fault windows). A scale on a `random` role is pinned to the role it picked, so a replay on a
-    smaller topology scales the same role."""
-    steps: list[dict[str, Any]] = []
-    for window in read_faults(events):
-        if not window.applied:
-            continue  # the start failed: nothing ran
-        plan = window.plan
-        step = {"at_s": float(plan.get("at_s") or 0.0), "fault": window.fault, "target": window.target,
-                "options": dict(window.options), "duration_s": float(plan.get("duration_s") or 0.0),
-                "seed": int(plan.get("seed") or 0)}
-        if window.fault == "scale" and str(step["target"] or "random").startswith("random") \
-                and window.done.get("role") in MISTRAL_ROLES:
-            step["target"] = window.done["role"]
-        steps.append(step)
-    return steps
-
-
-def load_run(run_dir: Path, cls: str | None = None, kind: str | None = None) -> Original:
-    """A stored run's spec, target anomaly and applied faults; one LabError line when it cannot be shrunk."""
-    from history.reader import read_history
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise LabError(f"{run_dir} is not a run directory (no such directory)")
-    missing = [n for n in ("test.yaml", "results.json", "history.jsonl") if not (run_dir / n).is_file()]
-    if missing:
-        raise LabError(f"{run_dir} is not a run directory (no {', '.join(missing)})")
-    results = read_results(run_dir)
-    if not results:
-        raise LabError(f"{run_dir}/results.json is unreadable: check the run first (mistral-lab check {run_dir})")
-    target = choose_target(results.get("anomalies") or [], cls, kind, where=f"run {run_dir}")
-    spec = spec_from_run(run_dir)
-    try:
-        events = read_history(run_dir / "history.jsonl")
-    except Exception as exc:  # noqa: BLE001 - a HistoryError names file:line
-        raise LabError(f"{run_dir}/history.jsonl: {exc}") from None
-    return Original(run_dir, spec, target, recorded_steps(events))
-
-
-# ---------------------------------------------------------------- specs as candidates
-def pinned(spec: TestSpec, steps: list[dict[str, Any]]) -> TestSpec:
-    """The spec with its nemesis replaced by exactly these steps (no faults: an empty nemesis)."""
-    out = copy.deepcopy(spec)
-    out.nemesis = {"schedule": copy.deepcopy(steps)} if steps else {}
-    return out
-
-
-def steps_of(spec: TestSpec) -> list[dict[str, Any]]:
-    return list((spec.nemesis or {}).get("schedule") or [])
-
-
-def role_count(spec: TestSpec, role: str) -> int:
-    return spec.topology("shrink").count(role)
-
-
-def role_needs(steps: list[dict[str, Any]]) -> dict[str, int]:
-    """The fewest nodes per role the steps' targets need: executor-2 needs 2 executors, a target `notifier`
-    one notifier, a scale removing n nodes of a role the role's minimum + n."""
-    from nemesis.base import NODE_RE
-
-    needs: dict[str, int] = {}
-
-    def need(role: str, count: int) -> None:
-        if role in MISTRAL_ROLES:
-            needs[role] = max(needs.get(role, 0), count)
-
-    for step in steps:
-        target = str(step.get("target") or "")
-        names = [target.split(":", 1)[1]] if target.startswith("random:") else \
-            [t.strip() for t in target.split(",") if t.strip() and t.strip() != "random"]
-        options = step.get("options") or {}
-        source = options.get("from")
-        if isinstance(source, str):
-            names += [t.strip() for t in source.split(",") if t.strip()]
-        for name in names:
-            match = NODE_RE.match(name)
-            need(match["role"], int(match["index"])) if match else need(name, 1)
-        if step.get("fault") == "scale" and target in MISTRAL_ROLES:
-            delta = int(options.get("delta", -1))
-            need(target, MINIMUM[target] - delta if delta < 0 else 0)
-    return needs
-
-
-def kinds_of(spec: TestSpec) -> list[str] | None:
-    """The reference workload's kinds (its default draw when the spec names none); None for other workloads."""
-    if spec.workload.get("name") != "reference":
-        return None
-    from workloads.reference import REFERENCE_KINDS
-
-    raw = (spec.workload.get("params") or {}).get("kinds")
-    if raw is None:
-        return list(REFERENCE_KINDS)
-    items = raw.split(",") if isinstance(raw, str) else list(raw)
-    return [str(k).strip() for k in items if str(k).strip()]
-
-
-def describe(spec: TestSpec) -> dict[str, Any]:
-    """The figures a summary compares."""
-    topology = spec.topology("shrink")
-    return {"faults": len(steps_of(spec)),
-            "time_limit_s": spec.time_limit_s, "concurrency": int(spec.workload.get("concurrency", 4)),
-            "rate": spec.workload.get("rate", 10.0), "kinds": kinds_of(spec),
-            "topology": {f"{r}s": topology.count(r) for r in MISTRAL_ROLES}}
-
-
-def spec_key(spec: TestSpec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True, default=str)
-
-
-# ---------------------------------------------------------------- delta debugging
-def ddmin(items: Sequence[T], test: Callable[[list[T]], bool]) -> list[T]:
-    """Zeller's ddmin: a subsequence of `items` (which must pass `test`) that still passes, 1-minimal when
-    `test` is monotone: dropping any single element of the result fails. Tries the n parts, then their
-    complements, doubling n when neither passes; the empty list is tried once a single element is left.
-    Repeated configurations are not re-tested. `test` may raise to stop the search (the caller keeps the best).
-    """
-    seen: dict[tuple[int, ...], bool] = {}
-
-    def passes(indices: list[int]) -> bool:
-        key = tuple(indices)
-        if key not in seen:
-            seen[key] = bool(test([items[i] for i in indices]))
-        return seen[key]
-
-    current = list(range(len(items)))
-    n = 2
-    while current:
-        if len(current) == 1:
-            return [] if passes([]) else [items[i] for i in current]
-        n = min(n, len(current))
-        chunks = _split(current, n)
-        reduced = False
-        for chunk in chunks:  # a part alone
-            if len(chunks) > 1 and passes(chunk):
-                current, n, reduced = chunk, 2, True
-                break
-        if not reduced:
-            for chunk in chunks:  # everything but a part
-                complement = [i for i in current if i not in chunk]
-                if passes(complement):
-                    current, n, reduced = complement, max(n - 1, 2), True
-                    break
-        if not reduced:
-            if n >= len(current):
-                break
-            n = min(2 * n, len(current))
-    return [items[i] for i in current]
-
-
-def _split(indices: list[int], n: int) -> list[list[int]]:
-    size, extra = divmod(len(indices), n)
-    chunks, start = [], 0
-    for k in range(n):
-        end = start + size + (1 if k < extra else 0)
-        chunks.append(indices[start:end])
-        start = end
-    return [c for c in chunks if c]
-
-
-# ---------------------------------------------------------------- replays
-@dataclass
-class Replayed:
-    """One replay: did it show the target, where is the run; truthy when it reproduced. An inconclusive run
-    (crashed, cut short or UNKNOWN without showing the target: lab.findings.replay.Try.decided) refutes nothing."""
-
-    reproduced: bool
-    run_dir: str | None = None
-    interrupted: bool = False
-    lab_error: str | None = None
-    valid: Any = None
-    conclusive: bool = True
-
-    def __bool__(self) -> bool:
-        return self.reproduced
-
-
-class RunReplay:
-    """A real replay: lab.run.run_test on a fresh cluster (up, load + faults, down, check), judged by the
-    target's signature in the run's results.json."""
-
-    def __init__(self, target: Target, store: Path, lab_name: str | None = None,
-                 run_fn: Callable[..., Any] | None = None) -> None:
-        self.target, self.store = target, Path(store)
-        self.lab_name = lab_name or f"shrink-{os.getpid()}"
-        self.run_fn = run_fn
-
-    def __call__(self, spec: TestSpec) -> Replayed:
-        if self.run_fn is None:
-            from lab.run import run_test
-
-            self.run_fn = run_test
-        outcome = self.run_fn(spec, self.store, lab_name=self.lab_name)
-        run_dir = getattr(outcome, "run_dir", None)
-        results = read_results(run_dir)
-        one = Try(seed=spec.seed, run_dir=str(run_dir) if run_dir else None, matched=self.target.shown_by(results),
-                  valid=results.get("valid"), lab_error=getattr(outcome, "lab_error", None),
-                  interrupted=bool(getattr(outcome, "interrupted", False)))
-        # Shrink's own rule, not findings' (faults gate required): a shown anomaly counts, as does a decided run.
-        return Replayed(one.matched, one.run_dir, one.interrupted, one.lab_error, one.valid,
-                        one.matched or one.decided)
-
-
-# ---------------------------------------------------------------- the search
 class Stop(Exception):
     """Ends the search: the budget is spent or the user interrupted; the best spec so far stands."""
 
@@ -517,6 +273,5 @@ def load_smallest(out_dir: Path) -> TestSpec:
     return load_spec(str(Path(out_dir) / SMALLEST_FILE))
 
 
-__all__ = ["DEFAULT_BUDGET", "Original", "Replayed", "RunReplay", "ShrinkResult", "Shrinker", "Stop", "Target",
-           "choose_target", "ddmin", "describe", "kinds_of", "load_log", "load_run", "load_smallest", "pinned",
-           "recorded_steps", "role_needs"]
+__all__ = ["DEFAULT_BUDGET", "LOG_FILE", "SMALLEST_FILE", "ShrinkResult", "Shrinker", "Stop", "load_log",
+           "load_smallest"]

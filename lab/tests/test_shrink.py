@@ -16,10 +16,12 @@ from typer.testing import CliRunner
 from cluster.errors import LabError
 from history.writer import HistoryWriter
 from lab.cli import _register_commands, app
-from lab.run import build_parts, planned_schedule
-from lab.findings.shrink import (LOG_FILE, SMALLEST_FILE, Replayed, RunReplay, Shrinker, Target, choose_target,
-                                 ddmin, load_log, load_run, load_smallest, recorded_steps, role_needs, steps_of)
 from lab.cli.shrink import shrink_run
+from lab.findings.ddmin import ddmin
+from lab.findings.shrink import LOG_FILE, SMALLEST_FILE, Shrinker, load_log, load_smallest
+from lab.findings.shrink_candidates import role_needs, steps_of
+from lab.findings.shrink_run import Replayed, RunReplay, Target, choose_target, load_run, recorded_steps
+from lab.run import build_parts, planned_schedule
 from lab.spec import TestSpec as Spec, dump_spec, load_spec, validate_spec
 from nemesis.schedule import PinnedSchedule, Schedule
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.findings.shrink import LOG_FILE, SMALLEST_FILE, load_log, load_smallest, steps_of
+from lab.findings.shrink import LOG_FILE, SMALLEST_FILE, load_log, load_smallest
+from lab.findings.shrink_candidates import steps_of
 
 pytestmark = [
     pytest.mark.docker,

@@ -21,6 +21,7 @@ from history.run_dir import HISTORY_FILE, REPORT_FILE, RunFiles, read_results, r
 from history.events import Event
 from history.pairing import Operation, pair_operations
 from history.reader import read_history
+from lab.charts import pyplot
 from lab.report_verdict import anomalies_html, gates_html, marked_ops, promise_html, reasons_html, start_ops
 
 MAX_TIMELINE_OPS = 4000  # beyond this the SVG gets too heavy for a browser; the PNG still shows everything
@@ -161,16 +162,6 @@ def _legend(ax, **options: Any) -> None:
 def _shade(ax, periods: list[NemesisPeriod]) -> None:
     for period in periods:
         ax.axvspan(period.start_s, max(period.end_s, period.start_s + 0.05), color="#9e9e9e", alpha=0.25, lw=0)
-
-
-def pyplot():
-    """matplotlib without a display (the report is rendered on servers and in CI)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_timeline(ops: list[Operation], periods: list[NemesisPeriod]) -> bytes:

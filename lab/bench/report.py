@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.errors import LabError
+from lab.charts import pyplot
 
 CONTENDED_PCT = 50.0       # other processes using half a core or more: measurements are not comparable
 NOISY_REL_RANGE = 0.2      # repeats further apart than 20 % of their mean are called out as noisy
@@ -236,8 +237,6 @@ def _plot_cpu(ax, document: dict[str, Any]) -> None:
 
 
 def plot_png(document: dict[str, Any]) -> bytes:
-    from lab.report import pyplot
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     _plot_lines(axes[0], document, _tput, "tasks/s", f"throughput at concurrency "

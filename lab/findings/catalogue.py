@@ -32,6 +32,7 @@ import yaml
 from checker.anomalies import CLASSES
 from cluster.errors import LabError
 from cluster.topology import INFRA_ROLES, MISTRAL_ROLES
+from lab.findings.fields import FieldValidator
 from lab.findings.known_defects import (Signature, match_anomalies, parse_label,  # noqa: F401 - re-exported
                                        verdict_after_catalogue)
 
@@ -142,44 +143,6 @@ def check_spec_copies(specs: Path) -> None:
         seen[key] = path
 
 
-def _line_of(node: yaml.Node | None, path: tuple[str, ...]) -> int | None:
-    """The 1-based line of a (nested) key in a YAML mapping node, for error messages."""
-    line = None
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            return line
-        for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
-                line, node = key_node.start_mark.line + 1, value_node
-                break
-        else:
-            return line
-    return line
-
-
-class _Checker:
-    """Validates one finding file; every failure is one LabError naming the file, line and field."""
-
-    def __init__(self, path: Path, data: dict[str, Any], root: yaml.Node | None) -> None:
-        self.path, self.data, self.root = path, data, root
-
-    def fail(self, name: str, reason: str) -> LabError:
-        line = _line_of(self.root, tuple(name.split(".")))
-        return LabError(f"{self.path}{f':{line}' if line else ''}: field {name!r}: {reason}")
-
-    def text(self, name: str, value: Any, pattern: re.Pattern | None = None, what: str = "a non-empty string"
-             ) -> str:
-        if not isinstance(value, str) or not value.strip() or (pattern is not None and not pattern.match(value)):
-            raise self.fail(name, f"must be {what}")
-        return value
-
-    def count(self, name: str) -> int:
-        value = self.data.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(name, "must be an integer >= 0")
-        return value
-
-
 def load_finding(path: Path) -> Finding:
     text = path.read_text()
     try:
@@ -190,10 +153,10 @@ def load_finding(path: Path) -> Finding:
                        f"{getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise LabError(f"{path}:1: a finding is a YAML mapping with fields {', '.join(REQUIRED)}")
-    return _validate(_Checker(path, data, root))
+    return _validate(FieldValidator(path, data, root))
 
 
-def _validate(c: _Checker) -> Finding:
+def _validate(c: FieldValidator) -> Finding:
     data, path = c.data, c.path
     for key in data:
         if key not in REQUIRED + OPTIONAL:
@@ -228,7 +191,7 @@ def _validate(c: _Checker) -> Finding:
         replayed=str(data["replayed"]) if data.get("replayed") is not None else None)
 
 
-def _spec_path(c: _Checker) -> Path:
+def _spec_path(c: FieldValidator) -> Path:
     name = c.text("spec", c.data["spec"], what="a file in findings/specs/, e.g. specs/<id>.yaml")
     specs = (c.path.parent / "specs").resolve()
     spec = (c.path.parent / name).resolve()
@@ -239,7 +202,7 @@ def _spec_path(c: _Checker) -> Path:
     return spec
 
 
-def _signature(c: _Checker, cls: str, kind: str) -> Signature:
+def _signature(c: FieldValidator, cls: str, kind: str) -> Signature:
     raw = c.data["signature"]
     if not isinstance(raw, dict):
         raise c.fail("signature", f"a mapping with fields {', '.join(SIGNATURE_FIELDS)}")
@@ -268,7 +231,7 @@ def _signature(c: _Checker, cls: str, kind: str) -> Signature:
     return Signature(cls, parts["kind"], parts["fault"], parts["role"], parts["summary"])
 
 
-def _min_rate(c: _Checker) -> Fraction:
+def _min_rate(c: FieldValidator) -> Fraction:
     raw = c.data.get("min_rate")
     if raw is None:
         return DEFAULT_MIN_RATE
@@ -281,7 +244,7 @@ def _min_rate(c: _Checker) -> Fraction:
     return rate
 
 
-def _basis(c: _Checker, min_rate: Fraction) -> Basis:
+def _basis(c: FieldValidator, min_rate: Fraction) -> Basis:
     """min_rate_basis: {tries, reproduced, date}, the replays min_rate was fixed from; min_rate may not claim more
     than they showed."""
     raw = c.data["min_rate_basis"]
@@ -305,7 +268,7 @@ def _basis(c: _Checker, min_rate: Fraction) -> Basis:
     return Basis(counts["tries"], counts["reproduced"], _date(c, "min_rate_basis.date", raw.get("date")))
 
 
-def _date(c: _Checker, name: str, raw: Any) -> str:
+def _date(c: FieldValidator, name: str, raw: Any) -> str:
     if isinstance(raw, str):
         try:
             raw = datetime.date.fromisoformat(raw)
@@ -316,7 +279,7 @@ def _date(c: _Checker, name: str, raw: Any) -> str:
     return raw.isoformat()
 
 
-def _evidence(c: _Checker) -> dict[str, list[str]]:
+def _evidence(c: FieldValidator) -> dict[str, list[str]]:
     raw = c.data.get("evidence")
     if raw is None:
         return {}
@@ -330,7 +293,7 @@ def _evidence(c: _Checker) -> dict[str, list[str]]:
     return dict(raw)
 
 
-def _first_seen(c: _Checker) -> dict[str, str] | None:
+def _first_seen(c: FieldValidator) -> dict[str, str] | None:
     raw = c.data.get("first_seen")
     if raw is None:
         return None  # a candidate nobody has seen in a run yet

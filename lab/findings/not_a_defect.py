@@ -16,7 +16,8 @@ import yaml
 
 from checker.anomalies import CLASSES
 from cluster.errors import LabError
-from lab.findings.catalogue import ID_RE, _Checker, catalogue_dir
+from lab.findings.catalogue import ID_RE, catalogue_dir
+from lab.findings.fields import FieldValidator
 from lab.spec import load_spec
 
 VERDICTS = {
@@ -60,7 +61,7 @@ def load_note(path: Path) -> Note:
         raise LabError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise LabError(f"{path}:1: a note is a YAML mapping with fields {', '.join(FIELDS)}")
-    c = _Checker(path, data, root)
+    c = FieldValidator(path, data, root)
     for key in data:
         if key not in FIELDS:
             raise c.fail(str(key), f"unknown field (known: {', '.join(FIELDS)})")
@@ -91,7 +92,7 @@ def load_note(path: Path) -> Note:
                 {k: str(v) for k, v in seen.items()}, c.text("reason", data["reason"]), tuple(evidence), path)
 
 
-def _spec_loads(c: _Checker, spec: str, path: Path) -> None:
+def _spec_loads(c: FieldValidator, spec: str, path: Path) -> None:
     candidate = path.parent.parent / "specs" / spec
     try:
         load_spec(str(candidate) if candidate.is_file() else spec)

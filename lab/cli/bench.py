@@ -63,16 +63,7 @@ def bench(
         poll_s=poll, nemesis=_nemesis_config(nemesis, nemesis_target, nemesis_option, nemesis_interval,
                                              nemesis_duration)).validate()
     check_nemesis(params.nemesis)
-    if backend not in ("compose", "swarm"):
-        raise LabError(f"--backend {backend}: choose one of compose, swarm")
-    if hosts is not None and backend != "swarm":
-        raise LabError("--hosts needs --backend swarm")
-    if hosts is not None and not hosts.is_file():
-        raise LabError(f"--hosts {hosts}: no such file")
-    if name is not None and not NAME_RE.match(name):
-        raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
-    if not out_file.parent.exists():
-        raise LabError(f"--out {out_file}: directory {out_file.parent} does not exist")
+    _validate_where(backend, hosts, name, out_file)
     from lab.bench.scaling import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
@@ -84,6 +75,20 @@ def bench(
     out.print(f"results: {out_file}  report: {html_path}  plot: {png_path}  table: {out_file.with_suffix('.md')}")
     if any(not e["valid"] for e in document["results"] if e["nemesis"] == "none"):
         raise typer.Exit(1)
+
+
+def _validate_where(backend: str, hosts: Path | None, name: str | None, out_file: Path) -> None:
+    """The cluster options and the output path, offline: a LabError before anything is started."""
+    if backend not in ("compose", "swarm"):
+        raise LabError(f"--backend {backend}: choose one of compose, swarm")
+    if hosts is not None and backend != "swarm":
+        raise LabError("--hosts needs --backend swarm")
+    if hosts is not None and not hosts.is_file():
+        raise LabError(f"--hosts {hosts}: no such file")
+    if name is not None and not NAME_RE.match(name):
+        raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
+    if not out_file.parent.exists():
+        raise LabError(f"--out {out_file}: directory {out_file.parent} does not exist")
 
 
 def _nemesis_config(name: str, target: str | None, options: list[str], interval: float,

@@ -314,18 +314,19 @@ def _collect_logs(cluster: Cluster, run_dir: Path) -> None:
             (run_dir / "logs" / f"{node.name}.log").write_text(f"(log unavailable: {exc})\n")
 
 
-def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interrupted: bool = False,
+def judge_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interrupted: bool = False,
                   lab_error: str | None = None, extra: dict | None = None) -> dict:
-    """Run the checkers on a run dir and write results.json; used by `run` and offline by `check RUN_DIR`.
-    What the pipeline recorded (recorded_outcome) applies on every judgement, on top of the arguments; an
-    earlier results.json is kept under judgements/ first, and the new one names it in `rejudged_from`."""
+    """Judge a run directory: its checkers' verdict, what the pipeline recorded and the catalogue, written to
+    results.json; used by `run` and offline by `mistral-lab check RUN_DIR`. What the pipeline recorded
+    (recorded_outcome) applies on every judgement, on top of the arguments; an earlier results.json is kept
+    under judgements/ first, and the new one names it in `rejudged_from`."""
     from lab.findings.catalogue import apply_catalogue
 
     recorded = recorded_outcome(run_dir)
     errors = recorded["nemesis_errors"]
     extra = {**({"nemesis_errors": errors} if errors else {}), **(extra or {})}
     previous = keep_previous_judgement(run_dir)
-    results = _judge(run_dir, spec_checkers)
+    results = _checkers_verdict(run_dir, spec_checkers)
     _apply_interruption(results, interrupted or bool(recorded["interrupted"]), recorded["interrupted_phase"])
     if lab_error or recorded["lab_error"]:
         results["lab_error"] = lab_error or recorded["lab_error"]
@@ -338,7 +339,7 @@ def check_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     return write_results(run_dir, results)
 
 
-def _judge(run_dir: Path, spec_checkers: list[str] | None) -> dict:
+def _checkers_verdict(run_dir: Path, spec_checkers: list[str] | None) -> dict:
     """The checkers' verdict; "unknown" with the reason when they cannot run or crash."""
     from checker.run_checks import check_run
 
@@ -386,7 +387,7 @@ def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str 
                phase: str | None = None) -> RunOutcome:
     errors = list(nemesis.errors) if nemesis is not None and nemesis.errors else []
     record_outcome(run_dir, interrupted, lab_error, phase, errors)
-    results = check_run_dir(run_dir, spec.checkers, interrupted, lab_error,
+    results = judge_run_dir(run_dir, spec.checkers, interrupted, lab_error,
                             {"nemesis_errors": errors} if errors else None)
     render_report(run_dir)
     return RunOutcome(run_dir, results["valid"], interrupted, lab_error, results.get("verdict_after_catalogue"),

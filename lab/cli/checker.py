@@ -84,9 +84,9 @@ def check_command(
     if len(paths) == 1 and os.path.isfile(os.path.join(paths[0], RUN_FILE)):
         from pathlib import Path
 
-        from lab.cli.run import check_run_dir_command  # a run directory: every checker of the run
+        from lab.cli.run import judge_run_dir_command  # a run directory: every checker of the run
 
-        code = check_run_dir_command(Path(paths[0]), as_json)
+        code = judge_run_dir_command(Path(paths[0]), as_json)
         if code:
             raise typer.Exit(code)
         return

@@ -123,15 +123,15 @@ def _require_run_dir(run_dir: Path) -> None:
         raise LabError(f"{run_dir} is not a run directory (no history.jsonl or results.json)")
 
 
-def check_run_dir_command(run_dir: Path, as_json: bool) -> int:
+def judge_run_dir_command(run_dir: Path, as_json: bool) -> int:
     """`mistral-lab check RUN_DIR`: re-run a stored run's checkers offline, rewrite results.json (the previous
     one is kept under judgements/). Exit as `run` does: 0 valid, 1 invalid, 2 unknown (an interrupted run is
     never VALID), 3 the run recorded a lab failure and found no defect."""
-    from lab.run import RunOutcome, check_run_dir
+    from lab.run import RunOutcome, judge_run_dir
     from lab.spec import spec_from_run
 
     spec = spec_from_run(run_dir) if (run_dir / "test.yaml").exists() else None
-    results = check_run_dir(run_dir, spec.checkers if spec else None)
+    results = judge_run_dir(run_dir, spec.checkers if spec else None)
     if as_json:
         print(json.dumps(results, default=str))
     else:

@@ -18,7 +18,7 @@ from lab.cli import _register_commands, app
 from lab.findings.catalogue import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, load_catalogue,
                                     load_finding, match_anomalies, parse_label, verdict_after_catalogue)
 from lab.findings.replay import finding_spec
-from lab.run import RunOutcome, build_parts, check_run_dir, planned_schedule
+from lab.run import RunOutcome, build_parts, judge_run_dir, planned_schedule
 from lab.report import render_report
 from lab.tests.findings_fixtures import GOOD, anomaly as _anomaly, catalogue as _catalogue
 
@@ -215,7 +215,7 @@ def _executor_stop_run(tmp_path: Path) -> Path:
 def test_a_checked_run_records_known_findings_and_keeps_valid_raw(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, GOOD)))
     run_dir = _executor_stop_run(tmp_path)
-    results = check_run_dir(run_dir)
+    results = judge_run_dir(run_dir)
     defects = [i for i, a in enumerate(results["anomalies"]) if a["defect"]]
     assert defects and results["valid"] is False  # the raw verdict stays honest
     assert results["known_findings"] == [{"id": "exec-stop", "title": GOOD["title"], "anomalies": defects}]
@@ -231,7 +231,7 @@ def test_an_uncatalogued_defect_is_new_in_results_and_report(tmp_path: Path, mon
     other_fault = {"kind": "heartbeat", "fault": "pause", "role": "executor"}  # the run's fault is a scale
     monkeypatch.setenv(FINDINGS_ENV, str(_catalogue(tmp_path, {**GOOD, "signature": other_fault})))
     run_dir = _executor_stop_run(tmp_path)
-    results = check_run_dir(run_dir)
+    results = judge_run_dir(run_dir)
     assert results["known_findings"] == [] and results["new_defects"][0]["class"] == "abandoned-action"
     assert results["verdict_after_catalogue"] is False
     assert ">NEW</b> defect abandoned-action/heartbeat" in render_report(run_dir).read_text()

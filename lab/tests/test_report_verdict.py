@@ -5,12 +5,12 @@ from __future__ import annotations
 from checker.tests.test_anomalies import _heartbeat_error_run
 from checker.tests.test_rpc import _lost_result_run
 from lab.report import render_report
-from lab.run import check_run_dir
+from lab.run import judge_run_dir
 
 
 def test_a_degradation_beyond_the_promise_reads_as_such_in_the_report(tmp_path):
     run_dir = _heartbeat_error_run(tmp_path, outage=40.0)
-    results = check_run_dir(run_dir)
+    results = judge_run_dir(run_dir)
     page = render_report(run_dir).read_text()
     assert results["anomalies"][0]["class"] == "abandoned-action"
     assert ("<td>abandoned-action / heartbeat</td><td>no</td><td><b>outside</b></td><td>inside</td>"
@@ -23,7 +23,7 @@ def test_a_degradation_beyond_the_promise_reads_as_such_in_the_report(tmp_path):
 
 def test_a_defect_row_is_marked_and_the_why_list_leads_with_it(tmp_path):
     run_dir = _heartbeat_error_run(tmp_path, outage=2.0)
-    check_run_dir(run_dir)
+    judge_run_dir(run_dir)
     page = render_report(run_dir).read_text()
     assert "<tr class='defect'><td>abandoned-action / heartbeat</td><td>DEFECT</td>" in page
     assert "<ul class='reasons'><li>DEFECT abandoned-action/heartbeat: action execution a1" in page
@@ -31,7 +31,7 @@ def test_a_defect_row_is_marked_and_the_why_list_leads_with_it(tmp_path):
 
 def test_the_report_lists_the_message_an_anomaly_follows(tmp_path):
     run_dir = _lost_result_run(tmp_path)
-    check_run_dir(run_dir)
+    judge_run_dir(run_dir)
     page = render_report(run_dir).read_text()
     assert ("<br><span class='rpc'>follows rpc message #0: drop on_action_complete on engine-1 at 00:00:03.0 UTC"
             "</span>") in page

@@ -13,7 +13,7 @@ from checker.tests import runfixtures as fx
 from history.writer import HistoryWriter
 from cluster.errors import LabError
 from lab.report import nemesis_periods, render_report
-from lab.run import build_parts, check_run_dir, planned_schedule
+from lab.run import build_parts, judge_run_dir, planned_schedule
 from lab.spec import builtin_names, load_spec, spec_from_run
 from lab.store import list_runs, new_run_dir, write_index
 from history.reader import read_history
@@ -128,7 +128,7 @@ def test_planted_duplicate_shows_in_results_and_report(tmp_path: Path) -> None:
     _history_with_faults(run / "history.jsonl")
     (run / "test.yaml").write_text(yaml.safe_dump({"name": "kill-executors", "seed": 2,
                                                    "workload": {"name": "reference"}}))
-    results = check_run_dir(run, ["exactly-once", "completion"])
+    results = judge_run_dir(run, ["exactly-once", "completion"])
     saved = json.loads((run / "results.json").read_text())
     assert saved["valid"] is False and list(saved)[0] == "valid"
     assert results["checkers"]["exactly-once"]["valid"] is False

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from history.writer import HistoryWriter
 from lab.cli import checker as checker_cli
-from lab.run import check_run_dir, finish_run, record_outcome
+from lab.run import judge_run_dir, finish_run, record_outcome
 from lab.spec import dump_spec, load_spec
 from workloads import make_workload
 from workloads.runner import RunRecord
@@ -77,7 +77,7 @@ FIRST_INTERRUPTED = {"valid": "unknown", "checkers": {"linearizable": {"valid": 
 def test_the_same_run_judges_valid_when_it_was_not_interrupted(tmp_path: Path) -> None:
     """The control: only the interruption stands between these ops and VALID."""
     run_dir = _run_dir(tmp_path, {**INTERRUPTED, "interrupted": False, "interrupted_phase": None}, None)
-    assert check_run_dir(run_dir)["valid"] is True
+    assert judge_run_dir(run_dir)["valid"] is True
     assert not (run_dir / "judgements").exists()
 
 
@@ -146,7 +146,7 @@ def test_a_run_interrupted_before_its_workload_started_gets_a_run_json(tmp_path:
     run_dir.mkdir()
     record_outcome(run_dir, True, None, "up", [])
     assert json.loads((run_dir / "run.json").read_text())["interrupted_phase"] == "up"
-    results = check_run_dir(run_dir)
+    results = judge_run_dir(run_dir)
     assert results["valid"] == "unknown" and results["interrupted"] is True
     assert "nothing to check" in results["note"]
     assert _check(run_dir).exit_code == 2

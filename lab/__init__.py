@@ -1,6 +1,13 @@
 """mistral-lab: bring up real multi-node Mistral clusters, break them on purpose, check what they did.
 
-The `lab` package is the CLI and the cluster control API (find, start, stop, kill, pause, resume, scale nodes).
+The `lab` package, the top layer, is a package of rooms:
+
+    lab/             the run pipeline: spec, run (-> judge_run_dir), store, report and report_verdict, bundle,
+                     soak, progress, smoke; charts (matplotlib for both reports)
+    lab/cli/         the `mistral-lab` command line, one module per command group (lab.cli:main)
+    lab/bench/       the scaling benchmark (`mistral-lab bench`) and `make bench-cluster`
+    lab/findings/    the catalogue of confirmed defects (findings/ in the checkout) and what is built on it:
+                     replays, not-a-defect notes, shrink, candidate patches
 """
 from cluster.errors import LabError
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from checker.run_checks import check_run
-from history.run_dir import RunFiles
+from history.run_dir import RunFiles, declare_no_faults
 from history.events import NEMESIS
 from cluster import mistral_api
 from workloads import make_workload
@@ -59,6 +59,7 @@ def test_every_reference_kind_runs_to_success(shared_cluster) -> None:
 ])
 def test_fault_free_workload_is_valid_on_every_checker(shared_cluster, tmp_path: Path, name: str, params: dict,
                                                        time_limit: float, rate: float) -> None:
+    declare_no_faults(tmp_path, f"workload-{name}")  # a plain workload run plans no fault (the faults gate)
     record = run_workload(shared_cluster, make_workload(name, params), tmp_path, time_limit=time_limit,
                           concurrency=4, rate=rate, seed=7)
     assert record.counts["info"] == 0 and not record.unsettled

@@ -18,7 +18,8 @@ means no remaining op can go first, so we backtrack. Additions to the textbook a
   once, as in kv histories, and str and frozenset states cache their own hashes); a model whose step
   is costly memoises it itself (execution-state);
 - the search is a generator that yields every `slice_steps` steps, so a driver can interleave many
-  keys (one hard key cannot starve the rest) and enforce a budget between slices.
+  keys (one hard key cannot starve the rest) and enforce a budget between slices; each slice runs in
+  a plain loop (`_walk`) that parks its place in a `_Walk` when the slice's budget is spent.
 """
 from __future__ import annotations
 
@@ -121,48 +122,111 @@ def _info_twins(ops: list[Operation], model: Model) -> list[int]:
     return twins
 
 
+@dataclass
+class _Facts:
+    """What the search reads of each op, by op number."""
+
+    required: list[bool]  # ok ops: every one must be linearized
+    pure: list[bool]  # ok ops that change no state: committed greedily, skipped over on backtrack
+    free: list[bool]  # info ops without a return: optional, and they never constrain another op
+    bit: list[int]
+    twin_bit: list[int]  # the bit of the op's earlier interchangeable info twin, else 0
+
+
+def _facts(ops: list[Operation], model: Model) -> _Facts:
+    required = [op.status == OK for op in ops]
+    pure = [required[i] and model.is_pure(op) for i, op in enumerate(ops)]
+    # Only info ops that never return (as pairing makes them) are free: a return would constrain others.
+    free = [_free(op) for op in ops]
+    bit = [1 << number for number in range(len(ops))]
+    twin_bit = [0 if twin < 0 else 1 << twin for twin in _info_twins(ops, model)]
+    return _Facts(required, pure, free, bit, twin_bit)
+
+
+class _Longest:
+    """The longest partial linearizations met so far (op numbers) and the state after the first.
+
+    An empty prefix in the initial state until something longer is found: a history whose first op is already
+    impossible still gets a counterexample.
+    """
+
+    __slots__ = ("prefixes", "state", "depth", "ties")
+
+    def __init__(self, state: Any) -> None:
+        self.prefixes: list[list[int]] = [[]]
+        self.state = state
+        self.depth = self.ties = 0
+
+    def note(self, stack: list[tuple[int, Any]], state: Any, node_op: list[int]) -> None:
+        """A backtrack at `stack` (as deep as the longest or deeper): keep its prefix if it is the longest yet,
+        or as one more of the longest."""
+        depth = len(stack)
+        if depth > self.depth:
+            self.prefixes, self.state, self.depth, self.ties = [[node_op[node] for node, _ in stack]], state, depth, 0
+        elif len(self.prefixes) < MAX_LONGEST and self.ties < MAX_TIES:
+            self.ties += 1  # only a few equal-length prefixes are compared: this runs on hot backtracks
+            prefix = [node_op[node] for node, _ in stack]
+            if all(set(prefix) != set(other) for other in self.prefixes):
+                self.prefixes.append(prefix)
+
+    def outcome(self, ops: list[Operation], steps: int) -> SearchOutcome:
+        """The failed search's outcome: these prefixes as ops."""
+        return SearchOutcome(False, steps, [[ops[i] for i in prefix] for prefix in self.prefixes], self.state)
+
+
+@dataclass
+class _Walk:
+    """Where a search stands between two slices."""
+
+    state: Any
+    remaining: int  # ok ops not linearized yet
+    longest: _Longest
+    entry: int
+    budget: int  # steps left in this slice
+    done: int = 0  # bitsets of the other ops and of the free info ops linearized so far
+    info_done: int = 0
+    # (done, state) -> the minimal info_done set(s) seen with it
+    cache: dict[tuple[int, Any], int | list[int]] = field(default_factory=dict)
+    stack: list[tuple[int, Any]] = field(default_factory=list)  # (call node, state before it)
+
+    def park(self, state: Any, remaining: int, entry: int, budget: int, done: int, info_done: int) -> None:
+        self.state, self.remaining, self.entry, self.budget, self.done, self.info_done = \
+            state, remaining, entry, budget, done, info_done
+
+
 def search(
     ops: list[Operation], model: Model, *, slice_steps: int = 20_000, stats: SearchStats | None = None
 ) -> Generator[None, None, SearchOutcome]:
     """Decide whether `ops` (no fail ops) is linearizable; yields every `slice_steps` steps."""
     stats = stats if stats is not None else SearchStats()
-    n = len(ops)
-    if n == 0:
+    if not ops:
         return SearchOutcome(True)
-    line = _timeline(ops)
-    nxt, prv, node_op, is_call, match = line.nxt, line.prv, line.node_op, line.is_call, line.match
-    step = model.step
-    required = [op.status == OK for op in ops]
-    pure = [required[i] and model.is_pure(op) for i, op in enumerate(ops)]
-    # Only info ops that never return (as pairing makes them) are free: a return would constrain others.
-    free = [_free(op) for op in ops]
-    bit = [1 << number for number in range(n)]
-    twin_bit = [0 if twin < 0 else 1 << twin for twin in _info_twins(ops, model)]
-
-    state: Any = model.init()
-    done = info_done = 0  # bitsets of the other ops and of the free info ops linearized so far
-    remaining = sum(required)
-    cache: dict[tuple[int, Any], int | list[int]] = {}  # (done, state) -> minimal info_done set(s) seen
-    stack: list[tuple[int, Any]] = []  # (call node, state before it)
-    # An empty prefix in the initial state until something longer is found: a history whose
-    # first op is already impossible still gets a counterexample.
-    longest: list[list[int]] = [[]]
-    longest_state = state
-    longest_depth = ties = 0
-    entry = nxt[0]
+    line, facts, state = _timeline(ops), _facts(ops, model), model.init()
+    walk = _Walk(state, sum(facts.required), _Longest(state), line.nxt[0], slice_steps)
     slices = 0
-    budget = slice_steps
+    while (linearizable := _walk(walk, ops, model.step, line, facts)) is None:
+        slices += 1
+        stats.steps, stats.cache_size = slices * slice_steps, len(walk.cache)
+        yield
+        walk.budget = slice_steps + 1  # the step that found the budget spent runs first, on the new one
+    stats.steps, stats.cache_size = slices * slice_steps + slice_steps - walk.budget, len(walk.cache)
+    return SearchOutcome(True, stats.steps) if linearizable else walk.longest.outcome(ops, stats.steps)
+
+
+def _walk(walk: _Walk, ops: list[Operation], step: Any, line: _Timeline, facts: _Facts) -> bool | None:
+    """Search on until the slice's budget is spent (None; `walk` keeps the place) or the search ends: True when
+    every ok op is linearized, False when there is nothing left to backtrack."""
+    nxt, prv, node_op, is_call, match = line.nxt, line.prv, line.node_op, line.is_call, line.match
+    required, pure, free, bit, twin_bit = facts.required, facts.pure, facts.free, facts.bit, facts.twin_bit
+    state, remaining, longest, entry, budget = walk.state, walk.remaining, walk.longest, walk.entry, walk.budget
+    done, info_done, cache, stack = walk.done, walk.info_done, walk.cache, walk.stack
     while remaining:
         budget -= 1
         if not budget:
-            slices += 1
-            stats.steps, stats.cache_size = slices * slice_steps, len(cache)
-            yield
-            budget = slice_steps
+            break
         if is_call[entry]:
             number = node_op[entry]
-            twin = twin_bit[number]
-            if twin and not info_done & twin:
+            if (twin := twin_bit[number]) and not info_done & twin:
                 entry = nxt[entry]  # its earlier twin is still open: trying this one too is redundant
                 continue
             ok, new_state = step(state, ops[number])
@@ -175,41 +239,25 @@ def search(
                 seen = cache.get(key)
                 if seen is None:
                     cache[key] = new_info
-                    fresh = True
-                elif seen == new_info:  # the common exact repeat, decided inline
-                    fresh = False
-                else:
-                    fresh = _fresh(cache, key, seen, new_info)
-                if fresh:
-                    stack.append((entry, state))
-                    state, done, info_done = new_state, new_done, new_info
-                    remaining -= required[number]
-                    # lift the call and its return out of the list
-                    ret = match[entry]
-                    before, after = prv[entry], nxt[entry]
-                    nxt[before] = after
-                    prv[after] = before
-                    before, after = prv[ret], nxt[ret]
-                    nxt[before] = after
-                    prv[after] = before
-                    entry = nxt[0]
+                elif seen == new_info or not _fresh(cache, key, seen, new_info):  # the exact repeat inline
+                    entry = nxt[entry]
                     continue
+                stack.append((entry, state))
+                state, done, info_done = new_state, new_done, new_info
+                remaining -= required[number]
+                ret = match[entry]  # lift the call and its return out of the list
+                nxt[prv[entry]], prv[nxt[entry]] = nxt[entry], prv[entry]
+                nxt[prv[ret]], prv[nxt[ret]] = nxt[ret], prv[ret]
+                entry = nxt[0]
+                continue
             entry = nxt[entry]
             continue
-        # A return entry (or the tail): nothing left can go first. Note the longest prefix, backtrack.
-        depth = len(stack)
-        if depth > longest_depth:
-            longest, longest_state, longest_depth, ties = [[node_op[node] for node, _ in stack]], state, depth, 0
-        elif depth == longest_depth and len(longest) < MAX_LONGEST and ties < MAX_TIES:
-            ties += 1  # only a few equal-length prefixes are compared: this runs on hot backtracks
-            prefix = [node_op[node] for node, _ in stack]
-            if all(set(prefix) != set(other) for other in longest):
-                longest.append(prefix)
-        while True:
+        if len(stack) >= longest.depth:  # a return entry (or the tail): nothing left can go first
+            longest.note(stack, state, node_op)
+        while True:  # backtrack
             if not stack:
-                steps = slices * slice_steps + slice_steps - budget
-                stats.steps, stats.cache_size = steps, len(cache)
-                return SearchOutcome(False, steps, [[ops[i] for i in prefix] for prefix in longest], longest_state)
+                walk.budget = budget
+                return False
             call, state = stack.pop()
             number = node_op[call]
             if free[number]:  # xor clears the bit: cheaper on long bitsets than and-not
@@ -217,17 +265,11 @@ def search(
             else:
                 done ^= bit[number]
             remaining += required[number]
-            # unlift: put the return back, then the call
-            ret = match[call]
-            before, after = prv[ret], nxt[ret]
-            nxt[before] = ret
-            prv[after] = ret
-            before, after = prv[call], nxt[call]
-            nxt[before] = call
-            prv[after] = call
+            ret = match[call]  # put the return back, then the call
+            nxt[prv[ret]] = prv[nxt[ret]] = ret
+            nxt[prv[call]] = prv[nxt[call]] = call
             if not pure[number]:
                 break
         entry = nxt[call]
-    steps = slices * slice_steps + slice_steps - budget
-    stats.steps, stats.cache_size = steps, len(cache)
-    return SearchOutcome(True, steps)
+    walk.park(state, remaining, entry, budget, done, info_done)
+    return None if remaining else True

@@ -235,7 +235,7 @@ def _say(state: LiveState, message: str) -> None:
 def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) -> None:
     """The workload runs its own settle wait and snapshot; the nemesis schedule ends within the time limit,
     and its final whole-cluster heal is recorded in the same history (the settle window counts from it)."""
-    from workloads.runner import run_workload
+    from workloads.runner import RunHooks, RunOptions, run_workload
 
     load = spec.workload
 
@@ -246,11 +246,12 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) 
         state.enter("settle")
 
     try:
-        run_workload(cluster, workload, run_dir, time_limit=spec.time_limit_s,
-                     concurrency=int(load.get("concurrency", 4)), rate=load.get("rate", 10.0),
-                     seed=spec.seed, stop_event=stop, recorder=recorder, settle_s=spec.settle_s, collect=True,
-                     before_settle=heal_then_settle, after_setup=nemesis.start if nemesis is not None else None,
-                     on_phase=state.enter)
+        run_workload(cluster, workload, run_dir,
+                     RunOptions(time_limit=spec.time_limit_s, concurrency=int(load.get("concurrency", 4)),
+                                rate=load.get("rate", 10.0), seed=spec.seed, settle_s=spec.settle_s, collect=True),
+                     RunHooks(after_setup=nemesis.start if nemesis is not None else None,
+                              before_settle=heal_then_settle, on_phase=state.enter),
+                     stop_event=stop, recorder=recorder)
     finally:
         if _started(nemesis):
             nemesis.stop()

@@ -195,11 +195,11 @@ def _worker(session: _Session, slot: int, concurrency: int, node: str, url: str,
         client.close()
 
 
-def _run_main(session: _Session, urls: dict[str, str], concurrency: int, rate: float | None, seed: int,
-              time_limit: float, stop: threading.Event, timeout: float) -> None:
+def _run_main(session: _Session, urls: dict[str, str], options: RunOptions, stop: threading.Event) -> None:
     nodes = sorted(urls)
-    deadline = time.monotonic() + time_limit
-    pacer = Pacer(rate, stop)
+    concurrency, seed, timeout = options.concurrency, options.seed, options.client_timeout
+    deadline = time.monotonic() + options.time_limit
+    pacer = Pacer(options.rate, stop)
     threads = [threading.Thread(target=_worker, name=f"client-{slot}", daemon=True,
                                 args=(session, slot, concurrency, nodes[slot % len(nodes)],
                                       urls[nodes[slot % len(nodes)]], seed, deadline, pacer, timeout))
@@ -276,21 +276,40 @@ def _execution_states(urls: dict[str, str], timeout: float) -> dict[str, str] | 
     return None
 
 
-def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time_limit: float = 30.0,
-                 concurrency: int = 4, rate: float | None = 10.0, seed: int = 0,
-                 stop_event: threading.Event | None = None, on_op: OnOp | None = None,
-                 recorder: HistoryRecorder | None = None, settle_s: float | None = None,
-                 collect: bool = True, client_timeout: float = 10.0,
-                 before_settle: Callable[[], None] | None = None,
-                 after_setup: Callable[[], None] | None = None,
-                 on_phase: Callable[[str], None] | None = None) -> RunRecord:
+@dataclass(frozen=True)
+class RunOptions:
+    """The plain settings of one run."""
+
+    time_limit: float = 30.0         # seconds of the main phase
+    concurrency: int = 4             # client threads, pinned round-robin to the API nodes
+    rate: float | None = 10.0        # ops per second over all clients; None or 0: unpaced
+    seed: int = 0
+    settle_s: float | None = None    # the settle window; None: history.mistral.default_settle_s for the lab
+    collect: bool = True             # witness.jsonl and mistral-snapshot.json after the run
+    client_timeout: float = 10.0     # per API call; a call that runs out completes as info
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """Where a caller joins the run. `after_setup` runs once the workload is set up (the run pipeline starts the
+    nemesis there: no fault may hit the setup); `before_settle` runs between the main phase and the settle wait
+    (the pipeline waits there for the nemesis to finish and heal); `on_phase` hears the phases after the settle
+    wait ("final reads", "collect"), so an interruption there is recorded with its phase; `on_op` hears every
+    completed op's event."""
+
+    after_setup: Callable[[], None] | None = None
+    before_settle: Callable[[], None] | None = None
+    on_phase: Callable[[str], None] | None = None
+    on_op: OnOp | None = None
+
+
+def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, options: RunOptions = RunOptions(),
+                 hooks: RunHooks = RunHooks(), *, stop_event: threading.Event | None = None,
+                 recorder: HistoryRecorder | None = None) -> RunRecord:
     """Run `workload` against `cluster`; writes history.jsonl (unless `recorder` is given), run.json and,
-    with `collect`, witness.jsonl and mistral-snapshot.json into out_dir. `before_settle` runs between the
-    main phase and the settle wait (the run pipeline waits there for the nemesis to finish and heal); `after_setup`
-    runs once the workload is set up (the run pipeline starts the nemesis there); `on_phase` hears the phases
-    after the settle wait ("final reads", "collect"), so an interruption there is recorded with its phase.
-    Returns the RunRecord."""
-    if time_limit <= 0 or concurrency <= 0 or (rate is not None and rate < 0):
+    with `options.collect`, witness.jsonl and mistral-snapshot.json into out_dir. `stop_event` ends the run
+    early; `recorder` is a history the caller shares (the nemesis records into it too). Returns the RunRecord."""
+    if options.time_limit <= 0 or options.concurrency <= 0 or (options.rate is not None and options.rate < 0):
         raise LabError("time limit and concurrency must be > 0 and rate >= 0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -300,30 +319,27 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
     own_recorder = recorder is None
     recorder = recorder or HistoryRecorder(out / HISTORY_FILE)
     stop = stop_event or threading.Event()
-    phase = on_phase or (lambda name: None)
-    record = _new_record(cluster, workload, out, urls, concurrency, rate, seed, time_limit, recorder, settle_s)
-    ctx = RunContext(record.run_id, urls, out, lambda node: NodeClient(node, urls[node], client_timeout), seed)
-    session = _Session(workload, recorder, on_op)
+    phase = hooks.on_phase or (lambda name: None)
+    timeout = options.client_timeout
+    record = _new_record(cluster, workload, out, urls, options, recorder)
+    ctx = RunContext(record.run_id, urls, out, lambda node: NodeClient(node, urls[node], timeout), options.seed)
+    session = _Session(workload, recorder, hooks.on_op)
     try:
         workload.setup(ctx)
-        if after_setup is not None:  # the run pipeline starts the nemesis here: no fault may hit the setup
-            after_setup()
-        _run_main(session, urls, concurrency, rate, seed, time_limit, stop, client_timeout)
+        if hooks.after_setup is not None:  # the run pipeline starts the nemesis here: no fault may hit the setup
+            hooks.after_setup()
+        _run_main(session, urls, options, stop)
         record.main_end_wall = time.time()
-        _run_pinned(session, urls, workload.finish_ops(ctx), client_timeout, stop)
-        if before_settle is not None:
-            before_settle()
+        _run_pinned(session, urls, workload.finish_ops(ctx), timeout, stop)
+        if hooks.before_settle is not None:
+            hooks.before_settle()
         _settle(record, session, urls, recorder, stop)
         phase("final reads")
-        _run_pinned(session, urls, workload.final_reads(ctx), client_timeout, stop)
+        _run_pinned(session, urls, workload.final_reads(ctx), timeout, stop)
     finally:
         recorder.close() if own_recorder else recorder.flush()
-        record.counts = dict(session.counts)
-        record.started_executions = record.executions = session.started()
-        record.attempted_executions = session.attempted()
-        record.files["history"] = str(recorder.path)
-        record.save(out)
-    if collect:
+        _close_record(record, session, recorder, out)
+    if options.collect:
         phase("collect")
         paths = collect_run_files(cluster, out, record.snapshot_ids())
         record.files.update({name: str(path) for name, path in paths.items()})
@@ -332,16 +348,25 @@ def run_workload(cluster: Cluster, workload: Workload, out_dir: str | Path, time
     return record
 
 
-def _new_record(cluster: Cluster, workload: Workload, out: Path, urls: dict[str, str], concurrency: int,
-                rate: float | None, seed: int, time_limit: float, recorder: HistoryRecorder,
-                settle_s: float | None) -> RunRecord:
+def _new_record(cluster: Cluster, workload: Workload, out: Path, urls: dict[str, str], options: RunOptions,
+                recorder: HistoryRecorder) -> RunRecord:
     overrides = cluster.topology().overrides
+    settle_s = options.settle_s
     if settle_s is None:
         settle_s = default_settle_s(overrides, _action_seconds(workload))
     return RunRecord(run_id=uuid.uuid4().hex[:8], lab=cluster.name, workload=workload.describe(),
-                     out_dir=str(out), api_nodes=sorted(urls), concurrency=concurrency, rate=rate or None,
-                     seed=seed, time_limit=time_limit, start_wall=recorder.start_wall, overrides=overrides,
-                     settle_s=settle_s)
+                     out_dir=str(out), api_nodes=sorted(urls), concurrency=options.concurrency,
+                     rate=options.rate or None, seed=options.seed, time_limit=options.time_limit,
+                     start_wall=recorder.start_wall, overrides=overrides, settle_s=settle_s)
+
+
+def _close_record(record: RunRecord, session: _Session, recorder: HistoryRecorder, out: Path) -> None:
+    """What the run did, saved as run.json whatever ended it."""
+    record.counts = dict(session.counts)
+    record.started_executions = record.executions = session.started()
+    record.attempted_executions = session.attempted()
+    record.files["history"] = str(recorder.path)
+    record.save(out)
 
 
 def _settle(record: RunRecord, session: _Session, urls: dict[str, str], recorder: HistoryRecorder,
@@ -363,4 +388,5 @@ def _action_seconds(workload: Workload) -> float:
     return float(workload.params.get("seconds", 0.0) or 0.0)
 
 
-__all__ = ["HISTORY_FILE", "RUN_FILE", "RunRecord", "collect_run_files", "run_workload", "wait_settled"]
+__all__ = ["HISTORY_FILE", "RUN_FILE", "RunHooks", "RunOptions", "RunRecord", "collect_run_files", "run_workload",
+           "wait_settled"]

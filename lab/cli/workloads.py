@@ -74,7 +74,7 @@ def workload(
     from cluster.control import Cluster
     from history.run_dir import declare_no_faults
     from workloads import make_workload, parse_params
-    from workloads.runner import run_workload
+    from workloads.runner import RunOptions, run_workload
 
     chosen = make_workload(workload_name, parse_params(params))  # bad name/parameter: fail before any work
     if concurrency <= 0 or time_limit <= 0 or rate < 0:
@@ -85,8 +85,8 @@ def workload(
     run_dir = out_dir or Path("runs") / f"{workload_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.print(f"running {workload_name} on {name} for {time_limit:g} s -> {run_dir}", highlight=False)
     declare_no_faults(run_dir, f"workload-{workload_name}")  # this command never injects a fault
-    record = run_workload(cluster, chosen, run_dir, time_limit=time_limit, concurrency=concurrency,
-                          rate=rate or None, seed=seed, settle_s=settle)
+    record = run_workload(cluster, chosen, run_dir, RunOptions(time_limit=time_limit, concurrency=concurrency,
+                                                               rate=rate or None, seed=seed, settle_s=settle))
     out.print(f"ops: {record.counts}; executions started: {len(record.executions)}; "
               f"unsettled: {len(record.unsettled)}", highlight=False)
     raise typer.Exit(report(check_run(run_dir, settle_s=settle), run_dir, as_json))

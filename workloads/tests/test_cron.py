@@ -268,7 +268,7 @@ def test_a_trigger_fires_once_a_minute_and_is_gone_after_the_run(shared_cluster,
     from checker.cron import check_cron
     from history.run_dir import RunFiles
     from cluster.mistral_api import NodeClient
-    from workloads.runner import run_workload
+    from workloads.runner import RunOptions, run_workload
 
     urls = shared_cluster.api_urls()
     node = sorted(urls)[0]
@@ -279,7 +279,8 @@ def test_a_trigger_fires_once_a_minute_and_is_gone_after_the_run(shared_cluster,
         started = time.time()
         second_fire = (started // 60 + 2) * 60
         record = run_workload(shared_cluster, make_workload("cron", {"triggers": 1}), tmp_path,
-                              time_limit=second_fire + 8 - started, concurrency=1, rate=0.5, seed=3, collect=False)
+                              RunOptions(time_limit=second_fire + 8 - started, concurrency=1, rate=0.5, seed=3,
+                                         collect=False))
         elapsed = time.time() - started
     finally:
         _stop_periodic_server(shared_cluster, node, pid)

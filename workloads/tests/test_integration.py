@@ -21,7 +21,7 @@ from cluster.mistral_api import NodeClient
 from workloads.recorder import HistoryRecorder
 from workloads.reference import REFERENCE_KINDS, reference_workflow
 from workloads.reference_load import ensure_workflows
-from workloads.runner import run_workload
+from workloads.runner import RunOptions, run_workload
 
 pytestmark = pytest.mark.docker
 
@@ -60,8 +60,8 @@ def test_every_reference_kind_runs_to_success(shared_cluster) -> None:
 def test_fault_free_workload_is_valid_on_every_checker(shared_cluster, tmp_path: Path, name: str, params: dict,
                                                        time_limit: float, rate: float) -> None:
     declare_no_faults(tmp_path, f"workload-{name}")  # a plain workload run plans no fault (the faults gate)
-    record = run_workload(shared_cluster, make_workload(name, params), tmp_path, time_limit=time_limit,
-                          concurrency=4, rate=rate, seed=7)
+    record = run_workload(shared_cluster, make_workload(name, params), tmp_path,
+                          RunOptions(time_limit=time_limit, concurrency=4, rate=rate, seed=7))
     assert record.counts["info"] == 0 and not record.unsettled
     result = check_run(tmp_path)
     assert result["valid"] is True, json.dumps(result, indent=1, default=str)[:4000]
@@ -109,7 +109,7 @@ def test_executor_killed_mid_action_is_reported_as_mistral_handled_it(shared_clu
                                args=(shared_cluster, recorder, ids, done, killed), daemon=True)
     nemesis.start()
     try:
-        run_workload(shared_cluster, workload, tmp_path, time_limit=1.0, concurrency=2, rate=None, seed=1,
+        run_workload(shared_cluster, workload, tmp_path, RunOptions(time_limit=1.0, concurrency=2, rate=None, seed=1),
                      recorder=recorder)
     finally:
         done.wait(180)

@@ -14,7 +14,7 @@ from cluster.errors import LabError
 from cluster.topology import Topology
 from workloads import WORKLOADS, make_workload, parse_params
 from workloads.recorder import HistoryRecorder
-from workloads.runner import RUN_FILE, run_workload
+from workloads.runner import RUN_FILE, RunHooks, RunOptions, run_workload
 from workloads.stub import StubMistral
 
 
@@ -43,8 +43,8 @@ def _cluster(stub: StubMistral) -> FakeCluster:
 
 
 def test_register_run_writes_a_linearizable_history(stub: StubMistral, tmp_path: Path) -> None:
-    record = run_workload(_cluster(stub), make_workload("register", {"keys": 2}), tmp_path, time_limit=0.6,
-                          concurrency=3, rate=200, seed=1, collect=False)
+    record = run_workload(_cluster(stub), make_workload("register", {"keys": 2}), tmp_path,
+                          RunOptions(time_limit=0.6, concurrency=3, rate=200, seed=1, collect=False))
     events = read_history(tmp_path / "history.jsonl")
     ops = pair_operations(events)
     assert record.counts["ok"] + record.counts["fail"] == len(ops) > 20
@@ -56,8 +56,9 @@ def test_register_run_writes_a_linearizable_history(stub: StubMistral, tmp_path:
 
 def test_timeouts_are_info_and_retire_the_process(stub: StubMistral, tmp_path: Path) -> None:
     stub.hang_paths, stub.hang_s = ("/v2/environments",), 0.5
-    record = run_workload(_cluster(stub), make_workload("register"), tmp_path, time_limit=0.8, concurrency=2,
-                          rate=None, seed=2, collect=False, client_timeout=0.2)
+    record = run_workload(_cluster(stub), make_workload("register"), tmp_path,
+                          RunOptions(time_limit=0.8, concurrency=2, rate=None, seed=2, collect=False,
+                                     client_timeout=0.2))
     events = read_history(tmp_path / "history.jsonl")
     infos = [e for e in events if e.type == INFO]
     assert infos and record.counts["info"] == len(infos)
@@ -70,8 +71,8 @@ def test_timeouts_are_info_and_retire_the_process(stub: StubMistral, tmp_path: P
 
 def test_execution_state_against_stub_is_valid(stub: StubMistral, tmp_path: Path) -> None:
     workload = make_workload("execution-state", {"max_starts": 4})
-    run_workload(_cluster(stub), workload, tmp_path, time_limit=0.5, concurrency=2, rate=100, seed=3,
-                 collect=False, settle_s=0.0)
+    run_workload(_cluster(stub), workload, tmp_path,
+                 RunOptions(time_limit=0.5, concurrency=2, rate=100, seed=3, collect=False, settle_s=0.0))
     events = read_history(tmp_path / "history.jsonl")
     assert {e.f for e in events} >= {"start", "read"}
     assert check_history(events, "execution-state").valid is True
@@ -82,8 +83,9 @@ def test_stop_event_and_shared_recorder_with_nemesis(stub: StubMistral, tmp_path
     recorder = HistoryRecorder(tmp_path / "history.jsonl")
     recorder.record(NEMESIS, "info", "kill", "executor-1")
     threading.Timer(0.3, stop.set).start()
-    record = run_workload(_cluster(stub), make_workload("register"), tmp_path, time_limit=30, concurrency=2,
-                          rate=50, seed=4, stop_event=stop, recorder=recorder, collect=False)
+    record = run_workload(_cluster(stub), make_workload("register"), tmp_path,
+                          RunOptions(time_limit=30, concurrency=2, rate=50, seed=4, collect=False),
+                          stop_event=stop, recorder=recorder)
     recorder.record(NEMESIS, "info", "start", "executor-1")
     recorder.close()
     events = read_history(tmp_path / "history.jsonl")
@@ -115,7 +117,8 @@ def test_after_setup_runs_once_the_workload_is_set_up_and_before_any_op(stub: St
     seen: list[str] = []
     original_setup = workload.setup
     workload.setup = lambda ctx: (seen.append("setup"), original_setup(ctx))[1]
-    run_workload(_cluster(stub), workload, tmp_path, time_limit=0.3, concurrency=1, rate=50, seed=1, collect=False,
-                 after_setup=lambda: seen.append(f"after_setup with {len(read_history(tmp_path / 'history.jsonl'))}"
-                                                 " events"))
+    run_workload(_cluster(stub), workload, tmp_path,
+                 RunOptions(time_limit=0.3, concurrency=1, rate=50, seed=1, collect=False),
+                 RunHooks(after_setup=lambda: seen.append(
+                     f"after_setup with {len(read_history(tmp_path / 'history.jsonl'))} events")))
     assert seen == ["setup", "after_setup with 0 events"]

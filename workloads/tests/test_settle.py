@@ -19,7 +19,7 @@ from history.pairing import Operation, pair_operations
 from history.reader import read_history
 from history.writer import HistoryWriter
 from workloads import make_workload
-from workloads.runner import RUN_FILE, run_workload, wait_settled
+from workloads.runner import RUN_FILE, RunOptions, run_workload, wait_settled
 from history.started import attempted_executions, counts_as_started, started_executions
 from workloads.stub import StubMistral
 from workloads.tests.test_runner import FakeCluster
@@ -128,8 +128,8 @@ def test_the_runner_waits_for_and_records_indeterminate_starts_the_checker_judge
     with StubMistral() as stub:
         stub.hang_paths, stub.hang_methods, stub.hang_s = ("/v2/executions",), ("POST",), 0.4
         record = run_workload(FakeCluster({"api-1": stub.url}), make_workload("execution-state", {"max_starts": 2}),
-                              tmp_path, time_limit=0.5, concurrency=1, rate=None, seed=5, collect=False,
-                              client_timeout=0.1, settle_s=0.3)
+                              tmp_path, RunOptions(time_limit=0.5, concurrency=1, rate=None, seed=5, collect=False,
+                                                   client_timeout=0.1, settle_s=0.3))
         time.sleep(0.5)  # the last hung start lands in the stub
         snapshot = {"taken_at": time.time(), "executions": list(stub.executions.values()), "tasks": [],
                     "action_executions": []}

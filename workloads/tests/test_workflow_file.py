@@ -16,7 +16,7 @@ from history.reader import read_history
 from workloads import WORKLOADS, make_workload, parse_params
 from workloads.core import Op, RunContext
 from workloads.reference import ALL_KINDS, reference_workflow
-from workloads.runner import run_workload
+from workloads.runner import RunOptions, run_workload
 from workloads.stub import StubMistral
 from workloads.workflow_file import expected_counts, resolve_path, witness_tasks, workflows_of
 
@@ -226,8 +226,8 @@ class FakeCluster:
 def test_runs_against_a_stub_mistral(tmp_path: Path) -> None:
     built = _workload(_file(tmp_path), max_starts=3)
     with StubMistral() as stub:
-        record = run_workload(FakeCluster(stub.url), built, tmp_path / "run", time_limit=2, concurrency=2,
-                              rate=50, seed=1, collect=False, settle_s=0.0)
+        record = run_workload(FakeCluster(stub.url), built, tmp_path / "run",
+                              RunOptions(time_limit=2, concurrency=2, rate=50, seed=1, collect=False, settle_s=0.0))
         started = set(stub.executions)
     events = read_history(tmp_path / "run" / "history.jsonl")
     starts = [e for e in events if e.f == "start" and e.type == "invoke"]

@@ -3,7 +3,8 @@
 Walks every import statement (module level and inside functions) of the top-level packages, tests excluded,
 and fails on an upward import, a cycle between packages or a cycle between modules (a lazy import inside a
 function counts: it hides a cycle from Python but not from the reader). A second set proves the offline side
-really is offline: importing the checkers and building the whole CLI loads no Docker client library.
+really is offline: importing the checkers and building the whole CLI loads no Docker client library. A third
+keeps every file short enough to read: at most MAX_FILE_LINES lines, tests excluded.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 CHECKER_MAY_USE_FROM_CLUSTER = {"cluster.errors"}
 DOCKER_MODULES = ("docker", "python_on_whales", "mistralclient")
+MAX_FILE_LINES = 400
+SIZED = (*PACKAGES, "compose")  # compose/ ships Python too: the witness server, the witness and rpc packs
 
 
 def imports_of(package: str) -> list[tuple[Path, str]]:
@@ -184,6 +187,40 @@ def test_the_module_walk_sees_a_planted_cycle(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
     assert module_cycles() == [("cluster.a", "cluster.b"), ("cluster.c", "cluster.d")]
     assert "cluster/a.py:2" in _describe(["cluster.a", "cluster.b"])
+
+
+def long_files(limit: int = MAX_FILE_LINES) -> list[str]:
+    """The Python files of the packages and compose/, tests excluded, longer than `limit` lines."""
+    found = []
+    for top in SIZED:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "tests" in relative.parts:
+                continue
+            lines = len(path.read_text().splitlines())
+            if lines > limit:
+                found.append(f"{relative}: {lines} lines")
+    return found
+
+
+def test_no_file_over_the_line_limit():
+    found = long_files()
+    assert not found, (f"files over {MAX_FILE_LINES} lines (tests excluded): split them along their seams:\n"
+                       + "\n".join(found))
+
+
+def test_the_size_walk_sees_a_planted_long_file(tmp_path, monkeypatch):
+    """The walk must be able to fail: a 401-line file in compose/ is found; one at the limit and tests are not."""
+    fake_root = tmp_path / "root"
+    for top in SIZED:
+        (fake_root / top).mkdir(parents=True)
+    (fake_root / "compose" / "witness").mkdir()
+    (fake_root / "compose" / "witness" / "big.py").write_text("x = 1\n" * (MAX_FILE_LINES + 1))
+    (fake_root / "lab" / "at_the_limit.py").write_text("x = 1\n" * MAX_FILE_LINES)
+    (fake_root / "lab" / "tests").mkdir()
+    (fake_root / "lab" / "tests" / "test_big.py").write_text("x = 1\n" * 3 * MAX_FILE_LINES)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    assert long_files() == [f"compose/witness/big.py: {MAX_FILE_LINES + 1} lines"]
 
 
 def _loaded_after(code: str) -> set[str]:

@@ -20,7 +20,7 @@ CODE_SPAN = re.compile(r"`[^`\n]*`")
 # A measured figure ("3 of 5", "17.2 min", "0.25 ms", "470 KB", "179,000"), the command that gives it (a code
 # span starting with make, mistral-lab, python -m, .ci/run or .venv/bin/) and a date.
 FIGURE = re.compile(r"\b\d+ of \d+\b|\b\d+(?:\.\d+)? ?(?:min|s|ms|ns|KB|MB|GB|h)\b|\b\d{1,3}(?:,\d{3})+\b")
-COMMAND = re.compile(r"`(?:make \w|mistral-lab \w|python -m |\.ci/run|\.venv/bin/\w)")
+COMMAND = re.compile(r"`(?:make \w|mistral-lab \w|python -m |\.ci/run|\.venv/bin/\w|farm-bench )")
 DATE = re.compile(r"\b20\d\d-\d\d-\d\d\b")
 
 

@@ -21,8 +21,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("lab", "cluster", "checker", "history", "workloads", "nemesis")
+# bench.json / .html / .png are `make bench`'s output; a wider "bench.*" once dropped lab/cli/bench.py itself.
 NOT_SOURCES = shutil.ignore_patterns(".venv", ".git", "build", "dist", "store", "*.egg-info", "__pycache__",
-                                     ".hypothesis", ".pytest_cache", ".lab-cache", "tests", "bench.*")
+                                     ".hypothesis", ".pytest_cache", ".lab-cache", "tests", "bench.json",
+                                     "bench.html", "bench.png")
 TEMPLATES = ["infra/Dockerfile", "infra/mariadb.sh", "infra/postgres.sh", "infra/rabbitmq.sh",
              "mistral/Dockerfile", "mistral/entrypoint.sh", "witness/witness_server.py",
              "witness_pack/pyproject.toml", "witness_pack/mistral_lab_witness/__init__.py",

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from cluster.errors import LabError
 from lab.store import DEFAULT_STORE, list_runs, write_index
+from history.run_dir import HISTORY_FILE, RESULTS_FILE, SPEC_FILE
 
 out = Console()
 err = Console(stderr=True)
@@ -119,7 +120,7 @@ def soak(
 
 
 def _require_run_dir(run_dir: Path) -> None:
-    if not (run_dir / "history.jsonl").exists() and not (run_dir / "results.json").exists():
+    if not (run_dir / HISTORY_FILE).exists() and not (run_dir / RESULTS_FILE).exists():
         raise LabError(f"{run_dir} is not a run directory (no history.jsonl or results.json)")
 
 
@@ -130,7 +131,7 @@ def judge_run_dir_command(run_dir: Path, as_json: bool) -> int:
     from lab.run import RunOutcome, judge_run_dir
     from lab.spec import spec_from_run
 
-    spec = spec_from_run(run_dir) if (run_dir / "test.yaml").exists() else None
+    spec = spec_from_run(run_dir) if (run_dir / SPEC_FILE).exists() else None
     results = judge_run_dir(run_dir, spec.checkers if spec else None)
     if as_json:
         print(json.dumps(results, default=str))

@@ -18,6 +18,7 @@ from history.run_dir import read_results
 from lab.findings.known_defects import Signature
 from lab.findings.replay import Try
 from lab.spec import TestSpec, spec_from_run
+from history.run_dir import HISTORY_FILE, RESULTS_FILE, SPEC_FILE
 
 NEMESIS_RECORD_KEYS = ("at_s", "target", "options", "duration_s", "seed")
 
@@ -89,7 +90,7 @@ def load_run(run_dir: Path, cls: str | None = None, kind: str | None = None) -> 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LabError(f"{run_dir} is not a run directory (no such directory)")
-    missing = [n for n in ("test.yaml", "results.json", "history.jsonl") if not (run_dir / n).is_file()]
+    missing = [n for n in (SPEC_FILE, RESULTS_FILE, HISTORY_FILE) if not (run_dir / n).is_file()]
     if missing:
         raise LabError(f"{run_dir} is not a run directory (no {', '.join(missing)})")
     results = read_results(run_dir)
@@ -98,7 +99,7 @@ def load_run(run_dir: Path, cls: str | None = None, kind: str | None = None) -> 
     target = choose_target(results.get("anomalies") or [], cls, kind, where=f"run {run_dir}")
     spec = spec_from_run(run_dir)
     try:
-        events = read_history(run_dir / "history.jsonl")
+        events = read_history(run_dir / HISTORY_FILE)
     except Exception as exc:  # noqa: BLE001 - a HistoryError names file:line
         raise LabError(f"{run_dir}/history.jsonl: {exc}") from None
     return Original(run_dir, spec, target, recorded_steps(events))

@@ -20,9 +20,9 @@ from checker.exactly_once import check_exactly_once
 from checker.gates import GATES
 from checker.perf import check_perf
 from history.run_dir import RunFiles
-from checker.verdict import verdict
+from checker.verdict import judged_parts, verdict
 from history.events import NEMESIS, HistoryError
-from history.verdict import INVALID, UNKNOWN, label, merge, normal
+from history.verdict import INVALID, UNKNOWN, label, merge
 from history.run_dir import HISTORY_FILE, SNAPSHOT_FILE, WITNESS_FILE
 from cluster.errors import LabError
 
@@ -145,9 +145,7 @@ def _judged(files: RunFiles, results: dict[str, dict], gates: dict[str, dict]) -
     except LabError:
         raise
     except Exception as exc:  # noqa: BLE001 - a classifier bug must not lose the run's verdict
-        parts = [{"name": n, "kind": k, "verdict": normal(r.get("valid")), "reason": r.get("reason")
-                  or "no reason given", "excused": False}
-                 for k, group in (("checker", results), ("gate", gates)) for n, r in group.items()]
+        parts = judged_parts(results, gates, [])  # no anomaly: nothing excused
         plain = merge(p["verdict"] for p in parts)
         return {"valid": INVALID if plain is INVALID else UNKNOWN, "anomalies": [], "parts": parts,
                 "classifier_error": f"{exc.__class__.__name__}: {exc}"}
@@ -176,9 +174,7 @@ def reasons(results: dict[str, dict], gates: dict[str, dict], judged: dict[str, 
         lines.append(f"UNKNOWN: classifying the anomalies crashed: {judged['classifier_error']}")
     parts = judged.get("parts")
     if parts is None:
-        parts = [{"name": n, "kind": k, "verdict": normal(r.get("valid")), "reason": r.get("reason")
-                  or "no reason given", "excused": False}
-                 for k, group in (("checker", results), ("gate", gates)) for n, r in group.items()]
+        parts = judged_parts(results, gates, judged.get("anomalies") or [])
     for part in parts:
         if part["excused"]:
             lines.append(f"EXPECTED ({part['kind']} {part['name']}): {part['reason']}")

@@ -14,12 +14,12 @@ from typing import Any
 from checker.anomalies import Context, classify, summary
 from checker.promise import promise_json, promise_of
 from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE, RunFiles
-from history.events import FAIL
+from history.started import counts_as_started
 from history.verdict import INVALID, VALID, merge, normal
 
 
 def built_to_succeed(files: RunFiles) -> set[str]:
-    return {str(op.key) for op in files.started_ops() if op.status != FAIL
+    return {str(op.key) for op in files.started_ops() if counts_as_started(op.f, op.key, op.status)
             and not (isinstance(op.invoke_value, dict) and op.invoke_value.get("expect") == "ERROR")}
 
 

@@ -25,7 +25,8 @@ class FaultTouch:
     @classmethod
     def of(cls, data: dict[str, Any]) -> "FaultTouch":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known and v is not None or k == "acted_on"})
+        # acted_on keeps its None: a run judged before it was recorded matches no finding until re-judged.
+        return cls(**{k: v for k, v in data.items() if k in known and (v is not None or k == "acted_on")})
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """`mistral-lab run`: one test spec -> a verdict, with every artefact kept in the run store.
 
-Phases: up (or reuse a running lab) -> warm-up -> load with the nemesis for the time limit -> heal -> settle
--> final snapshot -> log collection -> down (unless --keep) -> check -> report. Ctrl-C (or SIGTERM) at any
+Phases: up (or reuse a running lab) -> warm-up -> setup -> load with the nemesis for the time limit -> heal
+-> settle -> final reads -> collect (witness log, snapshot) -> logs -> down (unless --keep) -> judge -> report;
+run_test and _run_load list them in this order. Ctrl-C (or SIGTERM) at any
 point heals the cluster, keeps the history so far, checks it and marks the run interrupted.
 
 What only the pipeline knows - interrupted and in which phase, a lab failure, the nemesis's errors - goes into
-run.json before the run is judged, so `mistral-lab check RUN_DIR` applies it too: an interrupted run never
-re-judges VALID. A re-check keeps the judgement it replaces under judgements/ (results.json `rejudged_from`).
+run.json before the run is judged (lab/judge.py), so `mistral-lab check RUN_DIR` applies it too.
 """
 from __future__ import annotations
 
@@ -30,13 +30,12 @@ from history.run_dir import HISTORY_FILE, RUN_FILE, SPEC_FILE, WITNESS_FILE
 from history.verdict import EXIT_BAD_INPUT, exit_code
 from lab.report import render_report
 from lab.spec import TestSpec, dump_spec, nemesis_schedule
-from lab.store import (check_writable, keep_previous_judgement, new_run_dir, read_object, recorded_outcome,
-                       update_run_file, write_results)
+from lab.judge import judge_run_dir, record_outcome
+from lab.store import check_writable, new_run_dir
 
 console = Console(stderr=True)
 EXIT_LAB_FAILED = EXIT_BAD_INPUT  # the lab could not judge
 NEMESIS_JOIN_TIMEOUT_S = 600.0  # a heal waits for restarted nodes to be ready; bounded all the same
-NOTHING_TO_CHECK = "the run stopped before the workload started: nothing to check"
 
 
 @dataclass
@@ -181,8 +180,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
                 if schedule is not None:
                     nemesis = NemesisRunner(cluster, schedule, recorder.record, stop_event=stop,
                                             total_s=spec.time_limit_s, report=lambda m: _say(state, m))
-                    state.nemesis = nemesis  # started by the workload once its setup is done
-                state.enter("load + nemesis" if nemesis else "load")
+                    state.nemesis = nemesis  # started once the workload's setup is done
                 _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state)
         except KeyboardInterrupt:
             interrupted, stopped_in = True, state.phase
@@ -233,30 +231,37 @@ def _say(state: LiveState, message: str) -> None:
 
 
 def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) -> None:
-    """The workload runs its own settle wait and snapshot; the nemesis schedule ends within the time limit,
-    and its final whole-cluster heal is recorded in the same history (the settle window counts from it)."""
-    from workloads.runner import RunHooks, RunOptions, run_workload
+    """The phases from the workload's setup to the snapshot, in order. The nemesis starts once the setup is
+    done (no fault may hit it) and its schedule ends within the time limit with a whole-cluster heal, recorded
+    in the same history: the settle window counts from that heal."""
+    from workloads.runner import RunOptions, WorkloadRun
 
     load = spec.workload
-
-    def heal_then_settle() -> None:
+    options = RunOptions(time_limit=spec.time_limit_s, concurrency=int(load.get("concurrency", 4)),
+                         rate=load.get("rate", 10.0), seed=spec.seed, settle_s=spec.settle_s, collect=True)
+    run = WorkloadRun(cluster, workload, run_dir, options, stop_event=stop, recorder=recorder)
+    try:
+        state.enter("setup")
+        run.setup()
+        if nemesis is not None:
+            nemesis.start()
+        state.enter("load + nemesis" if nemesis else "load")
+        run.main()
         state.enter("heal")
         if _started(nemesis):
-            nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)  # the schedule ends within the time limit, then heals
+            nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
         state.enter("settle")
-
-    try:
-        run_workload(cluster, workload, run_dir,
-                     RunOptions(time_limit=spec.time_limit_s, concurrency=int(load.get("concurrency", 4)),
-                                rate=load.get("rate", 10.0), seed=spec.seed, settle_s=spec.settle_s, collect=True),
-                     RunHooks(after_setup=nemesis.start if nemesis is not None else None,
-                              before_settle=heal_then_settle, on_phase=state.enter),
-                     stop_event=stop, recorder=recorder)
+        run.settle()
+        state.enter("final reads")
+        run.final_reads()
     finally:
+        run.close()
         if _started(nemesis):
             nemesis.stop()
             nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)
         recorder.close()
+    state.enter("collect")
+    run.collect()
 
 
 def _started(nemesis) -> bool:
@@ -313,75 +318,6 @@ def _collect_logs(cluster: Cluster, run_dir: Path) -> None:
             (run_dir / "logs" / f"{node.name}.log").write_text(cluster.logs(node.name))
         except Exception as exc:  # a vanished container must not lose the other logs
             (run_dir / "logs" / f"{node.name}.log").write_text(f"(log unavailable: {exc})\n")
-
-
-def judge_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interrupted: bool = False,
-                  lab_error: str | None = None, extra: dict | None = None) -> dict:
-    """Judge a run directory: its checkers' verdict, what the pipeline recorded and the catalogue, written to
-    results.json; used by `run` and offline by `mistral-lab check RUN_DIR`. What the pipeline recorded
-    (recorded_outcome) applies on every judgement, on top of the arguments; an earlier results.json is kept
-    under judgements/ first, and the new one names it in `rejudged_from`."""
-    from lab.findings.catalogue import apply_catalogue
-
-    recorded = recorded_outcome(run_dir)
-    errors = recorded["nemesis_errors"]
-    extra = {**({"nemesis_errors": errors} if errors else {}), **(extra or {})}
-    previous = keep_previous_judgement(run_dir)
-    results = _checkers_verdict(run_dir, spec_checkers)
-    _apply_interruption(results, interrupted or bool(recorded["interrupted"]), recorded["interrupted_phase"])
-    if lab_error or recorded["lab_error"]:
-        results["lab_error"] = lab_error or recorded["lab_error"]
-        if recorded["lab_error_phase"]:
-            results["lab_error_phase"] = recorded["lab_error_phase"]
-    results.update(extra)
-    if previous is not None:
-        results["rejudged_from"] = previous.as_posix()
-    results.update(apply_catalogue(results))  # known vs new defects; `valid` stays the raw verdict
-    return write_results(run_dir, results)
-
-
-def _checkers_verdict(run_dir: Path, spec_checkers: list[str] | None) -> dict:
-    """The checkers' verdict; "unknown" with the reason when they cannot run or crash."""
-    from checker.run_checks import check_run
-
-    if "workload" not in read_object(run_dir / RUN_FILE, {"workload": None}):  # only the pipeline's fields
-        return {"valid": "unknown", "checkers": {}, "note": NOTHING_TO_CHECK}
-    try:
-        return check_run(run_dir, spec_checkers or None)
-    except LabError as exc:
-        return {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: checkers could not run: {exc}"],
-                "notes": [f"checkers could not run: {exc}"]}
-    except Exception as exc:  # noqa: BLE001 - a crash in the checking layer still leaves a results.json
-        error = f"{exc.__class__.__name__}: {exc}"
-        return {"valid": "unknown", "checkers": {}, "reasons": [f"UNKNOWN: the checkers crashed: {error}"],
-                "notes": [f"the checkers crashed: {error}"]}
-
-
-def _apply_interruption(results: dict, interrupted: bool, phase: str | None) -> None:
-    """A defect found before the interruption stands; a pass cannot."""
-    if not interrupted:
-        return
-    results["interrupted"] = True
-    if phase:
-        results["interrupted_phase"] = phase
-    where = f" in phase {phase}" if phase else ""
-    note = f"interrupted by the user{where}: the history up to the interruption was checked"
-    results["note"] = "; ".join(n for n in (results.get("note"), note) if n)
-    if results["valid"] is True:
-        results["valid"] = "unknown"
-        results.setdefault("reasons", []).append(f"UNKNOWN: the run was interrupted{where} before it finished")
-
-
-def record_outcome(run_dir: Path, interrupted: bool, lab_error: str | None, phase: str | None,
-                   nemesis_errors: list[str]) -> None:
-    """Into run.json (created if the workload never wrote it), before the run is judged."""
-    fields = {"interrupted": interrupted, "interrupted_phase": phase if interrupted else None,
-              "lab_error": lab_error, "lab_error_phase": phase if lab_error else None,
-              "nemesis_errors": list(nemesis_errors)}
-    try:
-        update_run_file(run_dir, fields)
-    except OSError as exc:  # the judgement below still gets them as arguments
-        console.print(f"[red]could not record the run's outcome in run.json:[/] {exc}")
 
 
 def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis,

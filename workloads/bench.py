@@ -22,7 +22,7 @@ from cluster.mistral_api import NodeClient
 from workloads.core import Op
 from workloads.recorder import HistoryRecorder
 from workloads.register import RegisterWorkload
-from workloads.runner import _Session
+from workloads.session import OpSession
 from workloads.stub import StubMistral
 
 
@@ -49,7 +49,7 @@ def client_overhead_ms(calls: int, directory: Path) -> tuple[float, float, float
             raw.append(time.perf_counter() - t0)
         workload = RegisterWorkload()
         recorder = HistoryRecorder(directory / "bench-client.jsonl")
-        run = _Session(workload, recorder, None)
+        run = OpSession(workload, recorder, None)
         client = NodeClient("api-1", stub.url, timeout=5)
         op = Op("read", None, "k")
         full = []

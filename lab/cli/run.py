@@ -128,7 +128,8 @@ def judge_run_dir_command(run_dir: Path, as_json: bool) -> int:
     """`mistral-lab check RUN_DIR`: re-run a stored run's checkers offline, rewrite results.json (the previous
     one is kept under judgements/). Exit as `run` does: 0 valid, 1 invalid, 2 unknown (an interrupted run is
     never VALID), 3 the run recorded a lab failure and found no defect."""
-    from lab.run import RunOutcome, judge_run_dir
+    from lab.judge import judge_run_dir
+    from lab.run import RunOutcome
     from lab.spec import spec_from_run
 
     spec = spec_from_run(run_dir) if (run_dir / SPEC_FILE).exists() else None

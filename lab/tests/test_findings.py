@@ -18,7 +18,8 @@ from lab.cli import _register_commands, app
 from lab.findings.catalogue import (DEFAULT_DIR, FINDINGS_ENV, Signature, apply_catalogue, load_catalogue,
                                     load_finding, match_anomalies, parse_label, verdict_after_catalogue)
 from lab.findings.replay import finding_spec
-from lab.run import RunOutcome, build_parts, judge_run_dir, planned_schedule
+from lab.judge import judge_run_dir
+from lab.run import RunOutcome, build_parts, planned_schedule
 from lab.report import render_report
 from lab.tests.findings_fixtures import GOOD, anomaly as _anomaly, catalogue as _catalogue
 

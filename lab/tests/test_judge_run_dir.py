@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from history.writer import HistoryWriter
 from lab.cli import checker as checker_cli
-from lab.run import judge_run_dir, finish_run, record_outcome
+from lab.judge import judge_run_dir, record_outcome
+from lab.run import finish_run
 from lab.spec import dump_spec, load_spec
 from workloads import make_workload
 from workloads.runner import RunRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 from checker.tests.test_anomalies import _heartbeat_error_run
 from checker.tests.test_rpc import _lost_result_run
 from lab.report import render_report
-from lab.run import judge_run_dir
+from lab.judge import judge_run_dir
 
 
 def test_a_degradation_beyond_the_promise_reads_as_such_in_the_report(tmp_path):

@@ -13,7 +13,8 @@ from checker.tests import runfixtures as fx
 from history.writer import HistoryWriter
 from cluster.errors import LabError
 from lab.report import nemesis_periods, render_report
-from lab.run import build_parts, judge_run_dir, planned_schedule
+from lab.judge import judge_run_dir
+from lab.run import build_parts, planned_schedule
 from lab.spec import builtin_names, load_spec, spec_from_run
 from lab.store import list_runs, new_run_dir, write_index
 from history.reader import read_history

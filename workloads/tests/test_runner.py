@@ -14,7 +14,7 @@ from cluster.errors import LabError
 from cluster.topology import Topology
 from workloads import WORKLOADS, make_workload, parse_params
 from workloads.recorder import HistoryRecorder
-from workloads.runner import RUN_FILE, RunHooks, RunOptions, run_workload
+from workloads.runner import RUN_FILE, RunOptions, WorkloadRun, run_workload
 from workloads.stub import StubMistral
 
 
@@ -111,14 +111,18 @@ def test_registry_and_parameters() -> None:
         ("join", "with-items")
 
 
-def test_after_setup_runs_once_the_workload_is_set_up_and_before_any_op(stub: StubMistral, tmp_path: Path) -> None:
-    """The run pipeline starts the nemesis in after_setup: no fault may hit the workload's own setup."""
-    workload = make_workload("register", {"keys": 2})
-    seen: list[str] = []
-    original_setup = workload.setup
-    workload.setup = lambda ctx: (seen.append("setup"), original_setup(ctx))[1]
-    run_workload(_cluster(stub), workload, tmp_path,
-                 RunOptions(time_limit=0.3, concurrency=1, rate=50, seed=1, collect=False),
-                 RunHooks(after_setup=lambda: seen.append(
-                     f"after_setup with {len(read_history(tmp_path / 'history.jsonl'))} events")))
-    assert seen == ["setup", "after_setup with 0 events"]
+def test_the_setup_phase_records_nothing_and_the_main_phase_records_the_ops(stub: StubMistral,
+                                                                            tmp_path: Path) -> None:
+    """The run pipeline starts the nemesis between setup() and main(): no fault may hit the workload's setup,
+    so setup() must not put an op into the history, and main() must."""
+    run = WorkloadRun(_cluster(stub), make_workload("register", {"keys": 2}), tmp_path,
+                      RunOptions(time_limit=0.3, concurrency=1, rate=50, seed=1, collect=False))
+    try:
+        run.setup()
+        run.recorder.flush()
+        after_setup = len(read_history(tmp_path / "history.jsonl"))
+        run.main()
+    finally:
+        record = run.close()
+    assert after_setup == 0
+    assert len(read_history(tmp_path / "history.jsonl")) > 0 and sum(record.counts.values()) > 0

@@ -1,22 +1,8 @@
 """Named anomalies: every finding of every checker, classed and placed against both promise levels.
 
-Each anomaly is one dict:
-    {"class", "kind", "defect", "inside": {"designed", "spec"}, "checker", "execution_id",
-     "task_execution_id", "action_execution_ids", "nodes", "faults", "summary", "evidence"}
-
-Classes: duplicate-run, phantom-run, missing-run, lost-start, failed-but-created, non-linearizable (safety:
-always defects); stuck-execution (kinds idle-task, unfinished-workflow, running-action, waiting-join; always a
-defect); duplicate-cron-fire (one scheduled cron minute started two executions: always a defect);
-lost-cron-fire (a fired minute with no execution: a defect when the faults around it stayed inside the promise); abandoned-action (executor lost mid-run, Mistral failed it), lost-result (the witness saw the run
-complete, Mistral recorded ERROR), errored-inside-promise (any other ERROR): a defect when every fault touching
-it stayed inside the run's promise level; log (from checker.logs), unclassified (a checker said false and
-nothing here named why: a defect, so nothing is ever lost).
-
-`inside[level]` is true when every fault window overlapping the anomaly stayed inside that level (true when
-no fault touched it); an rpc fault that dropped, delayed or duplicated messages touches only the executions
-those messages carried. An anomaly that is not a defect but breaks the `spec` level is an "HA gap". An anomaly
-sharing ids with a matched RPC message cites it (`rpc_messages`, and "follows <action> <method> on <node> at
-<time>" in its summary and evidence; checker.rpc).
+Each anomaly is one dict (history.anomaly): class, kind, defect, inside {designed, spec}, the ids, nodes, the
+fault windows that touched it, summary and evidence. The classes, when each is a defect, and when a fault
+touches an anomaly: docs/verdicts.md#named-anomalies.
 """
 from __future__ import annotations
 

@@ -1,50 +1,10 @@
 """Cron fires: every scheduled minute of every cron trigger started exactly one execution - none lost, none doubled.
 
-    check_cron(files) -> {"valid": True | False | "unknown", "reason"?, "expected", "fired", "triggers": [...],
-                          "fires": [...], "lost": [...], "doubled": [...], "late": [...], "pending": [...]}
+    check_cron(files) -> {"valid": True | False | "unknown", "reason"?, "expected", "fired", "lost", "doubled", ...}
     judge_cron(ops, rpc_timeout_s=60.0) -> the same, from the history's operations (workloads.cron's ops)
 
-Mistral 23's cron semantics (mistral/services/periodic.py, services/triggers.py, db/v2/sqlalchemy/api.py):
-- A loop runs every [cron_trigger] execution_interval (1 s) in every API node ([cron_trigger] run_in_api, the
-  deprecated default) or in a periodic server - not in the engines. It takes the triggers whose
-  next_execution_time < now + 2 s (triggers.get_next_cron_triggers): a fire may come up to 2 s early.
-- advance_cron_trigger decrements remaining_executions and moves next_execution_time to the pattern's next
-  time after max(now, next_execution_time), in one UPDATE ... WHERE next_execution_time = <the value it read>
-  (update_cron_trigger with query_filter, oslo.db update_on_match). Of the loops racing for a minute exactly
-  one wins, and only the winner starts the workflow: remaining_executions is Mistral's own count of fires.
-- The winner starts the workflow with a synchronous RPC call to any engine (EngineClient.start_workflow,
-  sync_call). oslo.messaging publishes it with expiration = rpc_response_timeout (60 s), the engine
-  acknowledges it before processing it, and nothing retries (the exception is logged, the loop goes on). So
-  an engine down for minutes costs no fire by itself - the call waits in the queue for whichever engine is up
-  - but a call no engine takes within 60 s, or an engine that dies between taking it and committing the
-  execution, leaves a minute Mistral counted as fired that never started an execution: LOST ("unstarted").
-- If no loop ran for a while (every API node down, the database unreachable, every loop blocked in a 60 s RPC
-  call), the overdue minute fires ONCE, late, and next_execution_time jumps to the first time after now ("In
-  case the we are lagging or if the api stopped for some time we use the max of the current time or the next
-  scheduled time"): the minutes in between are never fired, not even later. A late fire is not lost; the
-  minutes it jumped over are LOST ("coalesced"). A minute still overdue when the trigger is deleted never
-  fires: LOST ("overdue").
-
-How a run is judged, per trigger, from the history alone:
-- Mistral's books: every reading of the trigger (the create, read-trigger, the read inside delete-trigger)
-  gives (next_execution_time, remaining_executions). Between two readings, the minutes next_execution_time
-  moved past were "passed"; the drop of remaining_executions says how many of them Mistral fired, the rest it
-  skipped. The first passed minute is always a fired one (an advance fires the minute it moves away from).
-  After the last reading, the minutes after next_execution_time and before the reading were certainly skipped.
-- Executions (the last list-executions, linked by description.triggered_by.id) are matched to fired minutes:
-  an execution may serve minute s if created in [s - EARLY_S, advanced_by(s) + rpc_timeout + MARGIN_S], where
-  advanced_by(s) is the first reading that had moved past s. The matching with the most executions, and
-  among those the one closest to the schedule, decides; then:
-  - a fired minute left without an execution is lost ("unstarted"), or pending if its window closes after the
-    list was taken (not judged);
-  - an execution no fired minute explains is doubled, listed with the execution of the minute it doubles -
-    unless it was created at or after the last minute the books knew (a fire recorded after the last reading);
-  - an execution created a minute or more after its minute is late (not a defect by itself).
-"unknown": no trigger was created, the executions were never listed, no minute passed while the triggers
-existed (cron fires at most once a minute: give the run time_limit_s >= 180), or Mistral fired nothing at all
-(cron processing off: the lab renders [cron_trigger] enabled = false unless the spec turns it on).
-
-Reading the books into minutes and matching the executions to them: checker.cron_books.
+Mistral 23's cron semantics and how a run is judged, in full: docs/verdicts.md#cron-fires. Reading the books
+into minutes and matching the executions to them: checker.cron_books.
 """
 from __future__ import annotations
 
@@ -66,7 +26,8 @@ MAX_LISTED = 50
 # ---------------------------------------------------------------- one trigger
 def judge_trigger(book: Book, executions: list[dict[str, Any]], list_at: float, late_s: float
                   ) -> dict[str, Any]:
-    """What happened to one trigger's minutes: fires, lost, doubled, late, pending (see the module doc)."""
+    """What happened to one trigger's minutes: fires, lost, doubled, late, pending (the rules:
+    docs/verdicts.md#how-a-run-is-judged)."""
     notes: list[str] = []
     period = period_s(book.pattern)
     mine = sorted((e for e in executions if book.id and e.get("trigger_id") == book.id),

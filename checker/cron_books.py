@@ -1,5 +1,5 @@
 """Mistral's books of a cron trigger, read from the history, turned into its scheduled minutes, and the
-executions matched to the fired ones (the rules: checker.cron's module doc).
+executions matched to the fired ones (the rules: docs/verdicts.md#cron-fires).
 
     books_of(ops, list_at) -> trigger name -> Book (its readings of next_execution_time, remaining_executions)
     minutes_of(book, period, created, notes) -> every Minute the books passed, fired or skipped

@@ -1,21 +1,8 @@
 """Gates: what must be true of a run before any checker's VALID means something.
 
-A checker can only judge what happened. An empty run, a run whose starts all failed, or a run whose faults
-never took effect passes every checker vacuously; the gates turn such a run into "unknown" with a reason:
-
-- progress: some operation completed ok; a workload that starts executions got at least one start
-  acknowledged and at least one execution built to succeed to SUCCESS; a witnessed workload saw at least
-  one physical action run.
-- faults: every planned fault (test.yaml `planned_faults`) was applied: started without error and touched
-  at least one node. A fault whose effect is known only when it is healed (message-loss purges at heal) names
-  the heal-result key that says what it touched in its start result (`effect_at_heal`); it is applied only
-  when that heal answered with the key non-empty. Each planned fault is listed with `applied: true|false` and
-  the reason.
-- expected-work: every SUCCESS execution did what its workflow must do: as many task executions as
-  `expected_tasks` and as many SUCCESS witness action executions as `expected_actions` (both recorded in the
-  start op). Fewer or more is an anomaly, so this gate can be false, not only unknown.
-
-Each gate returns {"valid": true | false | "unknown", "reason": ..., ...}.
+Three gates - progress, faults, expected-work - turn a run that tested nothing (empty, every start failed, its
+faults never took effect) into "unknown" with a reason; each returns {"valid": true | false | "unknown",
+"reason": ..., ...}. What each gate requires: docs/verdicts.md#gates.
 """
 from __future__ import annotations
 

@@ -1,25 +1,8 @@
 """Linearizability search in the Wing-Gong / Lowe / Porcupine (WGL) family, for one sub-history.
 
-Calls and returns sit in a doubly linked list in real-time order. Scanning from the head, a call
-entry met before any return entry may be linearized next; we try it against the model, and push it
-if (linearized set, model state) is new - the cache is what makes WGL fast. Meeting a return entry
-means no remaining op can go first, so we backtrack. Additions to the textbook algorithm:
-
-- info ops return "at infinity" and are optional: success is when every ok op is linearized;
-- info ops never constrain another op (they have no return), so a configuration that differs from a
-  visited one only by having linearized *more* info ops has no future the visited one lacks: the
-  cache keeps, per (ok ops linearized, state), the minimal sets of info ops seen, and prunes supersets;
-- info ops with the same effect (model.effect: f, value) are interchangeable, so only the earliest
-  open one of such twins is tried (Jepsen's etcd runs time out the same write again and again);
-- pure ops (reads) that succeed are committed greedily: if prefix+read has no linearization then
-  neither has the prefix (the read can always move to the front: it changes no state, and nothing
-  that must precede it is left), so backtracking skips over them instead of trying alternatives;
-- states are used as they are (no interning or transition memo: most (op, state) pairs are met only
-  once, as in kv histories, and str and frozenset states cache their own hashes); a model whose step
-  is costly memoises it itself (execution-state);
-- the search is a generator that yields every `slice_steps` steps, so a driver can interleave many
-  keys (one hard key cannot starve the rest) and enforce a budget between slices; each slice runs in
-  a plain loop (`_walk`) that parks its place in a `_Walk` when the slice's budget is spent.
+Calls and returns sit in a doubly linked list in real-time order; a call met before any return may be
+linearized next, and (linearized set, model state) is cached. The additions to the textbook algorithm (optional
+info ops, superset pruning, effect twins, greedy pure ops, sliced search): docs/verdicts.md#the-search.
 """
 from __future__ import annotations
 

@@ -1,26 +1,10 @@
 """Log checker: scans every node's log (logs/<node>.log) for DB deadlocks, duplicate-key races, unhandled
 tracebacks, missed action heartbeats and reconnect storms to the broker or the DB.
 
-    check_logs(run_dir) -> {"valid": True|False|"unknown", "nodes_scanned", "counts": {node: {pattern: n}},
-                            "totals", "events" (<= 200, earliest first), "reconnects", "anomalies",
-                            "reason" (when not True), "events_not_listed", "before_start", "start_wall",
-                            "unreadable"}
+    check_logs(run_dir) -> {"valid": True|False|"unknown", "counts", "events", "reconnects", "anomalies", ...}
 
-Deadlocks and duplicate-key errors are defects (valid False); tracebacks, heartbeats and reconnects are
-reported, not judged. No logs/ directory or no log file: "unknown". Lines are grouped into records - an oslo.log
-header plus its continuation lines (the traceback oslo.log prints under `logging_exception_prefix`, or
-unprefixed lines) - and each pattern counts once per record: a deadlock named in a header, its error summary and
-its traceback is one deadlock. Besides the patterns of the brief, "api-duplicate" counts a duplicate that the
-API answered with 409 ("Error during API call: Duplicate entry ..."): a correct refusal, never a defect.
-
-Only records from the run on are judged (time >= run.json start_wall - START_SLACK_S): a reused cluster's logs
-still hold earlier runs, and a fresh cluster's boot is full of "broker unreachable". Earlier records are
-counted under "before_start", never hidden. Oslo timestamps are read as UTC (the containers run in UTC).
-reconnects[node][kind]: "first"/"last" are seconds since start_wall ("first_time"/"last_time": epoch);
-"outage_s" pairs failures with impl_rabbit's "Reconnected" lines (None without one: always so for the DB,
-oslo.db logs no reconnect); "failure_span_s" is the first-to-last span of each episode, a lower bound.
-
-Reading the lines into records and the patterns: checker.log_records; outage episodes: checker.log_outages.
+What is judged, which records count and the result's fields: docs/verdicts.md#the-log-checker. Reading the
+lines into records and the patterns: checker.log_records; outage episodes: checker.log_outages.
 """
 from __future__ import annotations
 

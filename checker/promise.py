@@ -1,39 +1,9 @@
-"""The promise a run is judged against, at two levels, for every fault window of the run.
+"""The promise a run is judged against, at two levels (`designed`, `spec`), for every fault window of the run.
 
-`designed`: what Mistral 23 documents and is configured for. An action whose executor is lost (killed, or
-heartbeats stopped for longer than check_interval x max_missed_heartbeats) may be failed; everything else must
-complete: API nodes lost, engines lost or stopped gracefully while another runs, executors stopped gracefully,
-broker or DB outages and partitions shorter than the heartbeat window, scale up or down. Lost RPC messages
-are outside it (oslo.messaging acknowledges before dispatch: at-most-once).
-
-`spec`: the goal of the Mistral "HA and Scalability" spec: workflows already started finish whatever the
-topology does, as long as one api, engine and executor runs; a temporary loss of the database or the broker
-does not take away the ability to finish them; a non-idempotent action never runs twice.
-
-The outage as Mistral lives it is longer than the fault: after a broker restart or a tcp-reset,
-oslo.messaging reconnects with its own back-off (rabbit_retry_interval, rabbit_retry_backoff,
-rabbit_interval_max, kombu_reconnect_delay), oslo.db likewise (db_retry_interval, db_max_retry_interval).
-Each window reports both the fault's duration and that estimated outage; a reconnect the node logs show
-(checker.logs) stretches it further.
-
-Faults inside the Mistral processes are placed per message or per node (checker.promise_placement):
-- rpc drop on receive (lost after the broker's ack): outside designed (Mistral 23 never resends), inside spec
-  (its goal, acknowledgement after processing, would redeliver the message);
-- rpc drop on send (never reached the broker): outside both (the spec deems a completely lost message
-  unrecoverable and asks only that operators can identify it);
-- dropped report_running_actions: inside designed while the heartbeats lost span less than the heartbeat window;
-- rpc delay: inside designed while shorter than what times the message out (the heartbeat window for results
-  and heartbeats, first_heartbeat_timeout for run_action, rpc_response_timeout for a call); inside spec;
-- rpc duplicate: outside designed (ack before dispatch never delivers twice; Mistral has no duplicate check),
-  inside spec (at-least-once brings redeliveries, and a non-idempotent action must never run twice);
-- rpc crash-after: a kill of the node: an executor lost mid-action is outside designed, an engine or API node
-  lost while another runs is inside; spec needs one node per role left.
-
-A clock skew is inside `designed` while Mistral 23 compares no timestamp of the skewed node within that
-tolerance: engines stamp and judge action heartbeats with their own wall clocks (skew < heartbeat window minus
-one check_interval), API nodes compute cron triggers' next fire times (skew < 60 s), executors and notifiers
-write no timestamp another node compares. Every skew is inside `spec`: the nodes keep running.
-An rpc window whose heal listed no matched message changed nothing: inside both.
+Each window gets the fault's duration, the outage as Mistral lives it (the fault plus oslo.messaging / oslo.db
+reconnect back-off, stretched by the reconnects checker.logs found) and inside/outside each level with the
+reason. Faults inside the Mistral processes are placed per message or per node by checker.promise_placement.
+The rules in full: docs/verdicts.md#the-promise.
 """
 from __future__ import annotations
 

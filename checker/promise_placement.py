@@ -1,5 +1,5 @@
 """Faults inside the Mistral processes, placed against both promise levels per message (rpc) or per node (clock):
-the rules are checker.promise's module doc.
+the rules are in docs/verdicts.md#faults-inside-the-mistral-processes.
 
     place_rpc(window, counts, overrides, window_s) / place_clock(window, overrides, window_s) -> level ->
     (inside, reason); rpc_placement(method, side, action, role, ...) places one matched message.

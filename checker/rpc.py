@@ -1,17 +1,9 @@
 """What became of every RPC message the `rpc` fault matched, from the run's own files.
 
-    check_rpc(files) -> {"valid": true | "unknown", "messages": [{...match, "fault", "consequence",
-                         "action_state", "workflow_state", "witness_runs", "inside", "reasons", ...}], ...}
+    check_rpc(files) -> {"valid": true | "unknown", "messages": [{...match, "fault", "consequence", ...}], ...}
 
-The matches come from the rpc faults' heal results in history.jsonl (one record per matched message: time,
-node, method, side, action and the ids it carried); each is looked up in the Mistral snapshot (action, task and
-workflow execution states, how long after the message an action was failed) and in the witness log (how many
-times the action physically ran), and the consequence is named: a dropped on_action_complete whose action
-Mistral failed by heartbeat, a duplicated run_action the witness saw run twice, the node a crash-after killed.
-
-The checker is informative: it says true unless it cannot read what it needs (then "unknown"), and its true
-never vouches for a run. Anomalies stay with the checkers that find them (exactly-once, completion, errors);
-`cite` adds to each anomaly the messages whose ids it shares (`rpc_messages`, and "follows ..." in its summary).
+Informative: its true never vouches for a run; `cite` adds to each anomaly the messages whose ids it shares.
+What is looked up and how a consequence is named: docs/verdicts.md#the-rpc-checker.
 """
 from __future__ import annotations
 

@@ -1,18 +1,8 @@
 """Clock skew of single Mistral nodes, without touching the host's clock: libfaketime inside the processes.
 
-The Mistral image preloads Debian's libfaketime (libfaketimeMT, for threaded programs) into mistral-server
-on api/engine/executor/notifier nodes (entrypoint.sh sets LD_PRELOAD; nothing else in the container is
-preloaded). Its offset comes from FAKETIME_TIMESTAMP_FILE=/run/lab-clock/faketime, which libfaketime re-reads
-every FAKETIME_CACHE_DURATION=1 s; absent or "+0" is the true time. FAKETIME_DONT_FAKE_MONOTONIC=1 keeps
-CLOCK_MONOTONIC true, so oslo.messaging's and Python's timers, sleeps and lock timeouts are untouched: only
-wall-clock readings (time.time(), datetime.utcnow(), the timestamps Mistral writes and compares, such as
-action heartbeats) move. Two 0.9.10 defects are worked around: FAKETIME_FORCE_MONOTONIC_FIX=0 (its automatic
-glibc workaround made every timed wait spin: about 10x the CPU per workflow) and, in the image's
-mistral_lab_rpc boot module, a select()-based time.sleep (0.9.10 breaks Python 3.11's clock_nanosleep sleeps).
-
-mode=bump writes `+S` (S = offset_s, negative: behind) until heal; mode=strobe flips the node between `+S` and
-the true time every period_ms (a loop started in the container) until heal. Heal writes "+0" (and stops
-the loop).
+The image preloads libfaketime into mistral-server; this fault writes the offset file it re-reads
+(/run/lab-clock/faketime): mode=bump holds `+S` until heal, mode=strobe flips between `+S` and the true time.
+Heal writes "+0". The libfaketime settings and the defects worked around: docs/faults.md#clock.
 """
 from __future__ import annotations
 

@@ -1,25 +1,8 @@
 """RPC messages lost in the broker while every consumer of a role is away.
 
-A Mistral RPC message is lost in the broker only while nobody consumes its queue: a running engine or
-executor takes each message within milliseconds, and oslo.messaging's prefetch is unlimited, so even a paused
-consumer holds its messages as unacknowledged (they come back when it dies), never as ready. Purging or
-TTL-ing the queues of a serving role loses nothing; the lab measured it (every purge of the old `purge` mode
-reported no message).
-
-So this fault first cuts the role off: it kills (SIGKILL) every node of the target role and waits until no
-queue of the role has a consumer. Everything sent to the role from then on waits in the broker as ready
-messages: run_action casts from the engines for executors, on_action_complete / report_running_actions casts
-and start_workflow calls for engines. On heal it purges those queues - recording per queue how many messages
-were lost - and only then starts the nodes again (waiting until they consume, unless wait=false). This is
-what Mistral lives through when every engine or executor is down and the broker loses what waited for them:
-oslo.messaging's queues are not durable by default (amqp_durable_queues = False), so a broker restart in
-that window drops them, as does an operator's purge.
-
-Nothing waiting means nothing lost: the heal result's `purged` is then empty, and since the start result
-names `purged` as its `effect_at_heal`, the faults gate counts the fault as one that touched nothing.
-
-Queues follow oslo.messaging's names: `<topic>` (shared by a role), `<topic>.<node>` (one server) and
-`<topic>_fanout_<id>`; topics are mistral_engine, mistral_executor, mistral_notifier.
+Start kills every node of the target role and waits until no queue of the role has a consumer; heal purges the
+role's queues (the heal result's `purged` counts what each lost) and only then starts the nodes again. Why a
+serving role loses nothing, what Mistral lives through and the queue names: docs/faults.md#message-loss.
 """
 from __future__ import annotations
 

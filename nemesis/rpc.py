@@ -1,20 +1,9 @@
 """RPC faults inside the Mistral processes: drop, delay, duplicate or crash on chosen Mistral RPC messages.
 
-The image's `mistral_lab_rpc` hook (compose/rpc_pack, loaded at interpreter start by a .pth file) wraps
-oslo.messaging where every Mistral RPC passes: `RPCDispatcher.dispatch` on the receive side (the broker has
-already been acked, so a drop there is a loss after delivery, which no broker fault can produce) and
-`_BaseCallContext.cast/call` on the send side; hook.py says why in full. It does nothing unless
-/run/lab-rpc/rules.json exists in the container, which it looks up at most once a second.
-
-This fault writes one rule into each target's rules file through `docker exec` (no port is opened), waits
-until the hook has picked it up, and on heal removes it and returns the node's matches (one record per
-matched message: time, node, pid, method, side, action, its candidate `index` and the execution ids it
-carried) and, per node, how many candidate messages the rule saw (`candidates`, taken from the hook's
-state.json once every process has dropped the rule), so they land in the history as the heal result. With a
-probability rule the k-th candidate matches when the k-th draw of random.Random(seed) is below p: a replay
-(same seed) matches the same candidate indices, and `candidates` says how far two runs can be compared. A node
-killed by crash-after is started again on heal (its state.json is gone with the restart: no count for it).
-Mistral's entrypoint clears the rules at start, so a restarted node is fault-free and a crash cannot loop.
+This fault writes one rule into each target's rules file through `docker exec` (the image's `mistral_lab_rpc`
+hook, compose/rpc_pack, applies it), waits until the hook has picked it up, and on heal removes it and returns
+the node's matched messages and candidate counts as the heal result. How the hook works, the rules and what a
+replay can compare: docs/faults.md#rpc.
 """
 from __future__ import annotations
 

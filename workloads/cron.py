@@ -1,26 +1,8 @@
 """Cron workload: K cron triggers start a one-task workflow every minute while faults come and go.
 
-Ops, in order:
-- f="create-trigger" (the first K ops): POST /v2/cron_triggers named `lab-cron-<run_id>-<i>` (a distinct prefix
-  per run, so reruns on a reused cluster never mix), pattern `* * * * *`, no first_execution_time, and
-  remaining_executions = `count`: Mistral decrements it once per fire, so it is Mistral's own count of fires
-  (checker.cron compares it with the executions), and it bounds a trigger a failed cleanup leaves behind.
-- f="read-trigger" (the main phase): GET one trigger; its next_execution_time and remaining_executions give the
-  history a timeline of every advance.
-- f="delete-trigger": once the triggers have existed `fire_s` seconds (or in finish_ops, if the main phase ends
-  first); it reads the trigger just before deleting it, so the history has Mistral's books at the end.
-- final reads: f="list-executions" (every execution of the cron workflow created since setup, each with the
-  trigger that started it) then f="delete-trigger" again for every trigger, so nothing fires after the run.
-
-Each value a client saw carries `at`, the client's wall-clock time (the containers share the host's clock with
-Mistral's UTC timestamps). Mistral 23 links an execution to its trigger in the execution's `description`:
-a JSON {"triggered_by": {"type": "cron_trigger", "id": <trigger id>}} (mistral/services/periodic.py).
-
-Time: Mistral's cron resolution is a minute, so a run needs time_limit_s >= 180 for a few fires, and
-fire_s <= time_limit_s - 90 so the last fires' executions have landed (a start may wait up to the RPC timeout,
-60 s, for an engine) before the final list. Mistral 23 runs the cron loop in every API node ([cron_trigger]
-run_in_api, the default) or a dedicated periodic server; the lab renders [cron_trigger] enabled = false, so a
-spec must set `mistral_config: {cron_trigger.enabled: true}` or nothing ever fires.
+Ops: create-trigger, read-trigger (the main phase), delete-trigger, then the final list-executions and deletes;
+checker.cron judges them. A spec needs `mistral_config: {cron_trigger.enabled: true}` and time_limit_s >= 180.
+The ops, the timing rules and how Mistral links executions to triggers: docs/specs.md#the-cron-workload.
 """
 from __future__ import annotations
 

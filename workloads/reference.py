@@ -1,17 +1,8 @@
 """The seed's seven reference workflows, and optional policy kinds, generated from parameters.
 
-Every task runs `lab.witness` (label = task name), so each physical action run leaves witness records that
-the exactly-once checker can match against Mistral's own view. `expected_tasks` is the number of task
-executions a SUCCESS run has; `expected_actions` the number of witness action runs (a with-items task is one
-task execution but one action per item).
-
-The optional kinds (POLICY_KINDS, not drawn by default) exercise what the seven do not:
-- retry / timeout / wait-before / wait-after: a sequence of n tasks, each with that task policy;
-- subworkflow: `before` -> x tasks each running a child workflow (a sequence of n tasks) -> `after` (join).
-  Starting a child is engine-to-engine RPC. Mistral lists the child's task executions under the child's own
-  execution, not the parent's, so expected_tasks / expected_actions count the parent's tasks only (2 + x, 2);
-- multi-join: n parallel tasks each feed x joins, which all feed one final join: several engines complete
-  the inputs of several joins at once.
+Every task runs `lab.witness`, so each physical action run can be matched against Mistral's own view; each
+start records `expected_tasks` and `expected_actions`. The policy kinds and how their expected work is counted:
+docs/specs.md#the-reference-workload.
 """
 from __future__ import annotations
 

@@ -1,37 +1,7 @@
-"""Sequential specifications ("models") the linearizability search checks histories against.
+"""Sequential specifications ("models") the linearizability search checks histories against, and their registry.
 
-A model is a plain object; subclass `Model` and fill in what you need:
-
-    name: str                       # registry key, e.g. "cas-register"
-    fs: frozenset[str]              # the operations (op.f) it understands
-    init() -> state                 # the initial state; states must be hashable and immutable
-    step(state, op) -> (ok, state)  # apply one operation; ok=False if it cannot happen in `state`
-
-`op` is a `history.pairing.Operation`: use `op.f`, `op.value` (the completion's value for ok ops,
-e.g. what a read returned; the invocation's value otherwise) and `op.status` ("ok" or "info": an
-info op's outcome is unknown, so its step should accept any outcome). Failed ops never reach a
-model. Optional hooks (defaults below):
-
-    check_op(op) -> str | None      # why `op` is malformed for this model (exit 3), else None
-    prepare(op) -> op               # normalise an op once before the search (e.g. freeze list
-                                    # values into tuples) so that step() stays cheap
-    is_pure(op) -> bool             # True if the op never changes the state when it succeeds (a
-                                    # read): the search then linearizes it greedily, and drops it
-                                    # entirely when it is info (it can never matter)
-    partition(ops) -> list of (key, ops)   # independent sub-histories (P-compositionality);
-                                    # default: by op.key
-    effect(op) -> Hashable | None   # ops with equal effects are interchangeable for step(); the
-                                    # default (f, value, status) is right for any step() that reads
-                                    # nothing else; None opts an op out
-    describe_op(op) / describe_state(state) -> str   # for counterexamples
-
-Register a new model by adding it to MODELS (a later part adds Mistral models the same way):
-
-    class Lifecycle(Model):
-        name = "execution-lifecycle"; fs = frozenset({"start", "finish"})
-        def init(self): return "IDLE"
-        def step(self, state, op): ...
-    MODELS[Lifecycle.name] = Lifecycle()
+A model subclasses `Model` (name, fs, init, step, optional hooks with defaults in checker.models.base) and is
+registered in MODELS. The protocol in full, with an example: docs/architecture.md#a-linearizability-model.
 """
 from __future__ import annotations
 

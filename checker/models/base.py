@@ -1,5 +1,5 @@
 """The base of every model: `Model` (defaults for the optional hooks) and `frozen` (hashable values).
-The package (checker.models) documents the protocol and keeps the registry."""
+The package (checker.models) keeps the registry; the protocol: docs/architecture.md#a-linearizability-model."""
 from __future__ import annotations
 
 from collections import defaultdict

@@ -1,18 +1,8 @@
 """The execution lifecycle as a linearizability model: one key per workflow execution.
 
-The engine may move an execution forward at any time (IDLE -> RUNNING -> SUCCESS/ERROR, PAUSED -> ERROR);
-clients move it with start, pause, resume and cancel, following Mistral's own rules (engine/workflows.py,
-workflow_handler.py). A client must never observe a state the execution cannot be in - above all RUNNING
-after SUCCESS, ERROR or CANCELLED. Because the engine's moves are not operations, the model state is the
-*set* of states the execution may be in; every step first closes it under engine moves.
-
-Ops (key = execution id):
-    start   invoke value {"workflow": ...}; ok value = the state Mistral answered with
-    read    ok value = the observed state, or "ABSENT" (HTTP 404)
-    pause / resume / cancel   ok value = the state Mistral answered with
-Every answered state is treated as a read at the op's linearization point; a pause/resume/cancel may also
-be a no-op (Mistral ignores resume of a running execution, cancel of a finished one, and a lost
-compare-and-set of the state), in which case the answer is the unchanged state.
+A client must never observe a state the execution cannot be in (above all RUNNING after SUCCESS, ERROR or
+CANCELLED); the model state is the set of states the execution may be in, closed under the engine's moves
+before every step. The ops and the rules: docs/verdicts.md#the-execution-state-model.
 """
 from __future__ import annotations
 

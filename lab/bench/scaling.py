@@ -1,27 +1,9 @@
 """Scaling benchmark: the seed's reference workflows across topologies (apis x engines x executors), optionally
 under a nemesis, with execution time, processing time per task, throughput and CPU/memory per container.
 
-One cluster is brought up at the first topology and resized with `Cluster.scale` between topologies, which is
-much faster than one bring-up per topology. For every (workflow, topology[, nemesis]) the measurement runs
-`repeat` times; each repeat starts `executions` executions from `concurrency` closed-loop client threads, each
-thread pinned round-robin to one API node.
-
-Definitions (also written into the JSON under "definitions"):
-- exec_time_s: client-observed, from sending POST /v2/executions to the first poll that sees SUCCESS. Mistral's
-  own timestamps are truncated to whole seconds (utils.utc_now_sec, DATETIME columns), far too coarse for
-  executions that take one or two seconds, so they are reported separately as exec_time_mistral_s.
-- per_task_s: Mistral's task execution created_at -> finished_at (engine creates the task .. engine records it
-  done: RPC to an executor, the action, the result back). Whole-second resolution: the mean is unbiased
-  (tasks start at random phases of the second), the percentiles are quantised. overhead_mean_s subtracts the
-  action's own sleep. cpu_s_per_task is the sub-second view: CPU seconds the lab's containers spent per
-  completed task.
-- tasks_per_s / executions_per_s: verified work divided by the repeat's wall clock (first start to last
-  completion seen), averaged over repeats.
-- A repeat with any failed, stuck or mis-shaped execution is invalid and none of its samples are averaged in.
-
-This module orchestrates; the parts live beside it in lab.bench: model (parameters, samples, result entries and
-their statistics), measure (executions and repeats over HTTP), usage (docker stats sampler, CPU and memory
-figures), faults (fault runs on a nemesis.schedule) and report (rendering, compare).
+This module orchestrates (one cluster, resized between topologies); the parts live beside it in lab.bench:
+model, measure, usage, faults and report. The method and the definitions of every figure:
+docs/development.md#what-make-bench-measures.
 """
 from __future__ import annotations
 

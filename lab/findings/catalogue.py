@@ -1,19 +1,9 @@
 """The findings catalogue: every confirmed Mistral defect, how to replay it, and how to recognise it in a run.
 
-    load_catalogue(directory=None) -> [Finding]          findings/<id>.yaml, each validated (one LabError line)
-    match_anomalies(anomalies, catalogue) -> {"known_findings", "new_defects"}
-    apply_catalogue(results) -> {"known_findings", "new_defects", "verdict_after_catalogue", ...}
-    contradictions(finding) -> [str]                     the file's text against its recorded reproductions
-    min_rate_change_problems(old, new) -> [str]          a min_rate lowered with the replay that measured less
-
-Replays (try k runs with seed + k - 1, counted only when conclusive) are in lab.findings.replay.
-
-A run's defect anomaly is *known* when a finding's signature matches it (class, optional kind, fault, role,
-summary regex); every other defect is *new*. `valid` in results.json stays the raw verdict; the catalogue
-only adds `verdict_after_catalogue`, the verdict exit codes use (unless --strict).
-
-The catalogue lives in the checkout's findings/ folder (it does not ship in the wheel); MISTRAL_LAB_FINDINGS
-points elsewhere. A missing folder is an empty catalogue: every defect is then new.
+Loads and validates findings/<id>.yaml (MISTRAL_LAB_FINDINGS points elsewhere), matches a run's defect anomalies
+against their signatures (known / new, `verdict_after_catalogue`) and checks a file's text against its figures.
+Replays are in lab.findings.replay. The format and the rules: docs/findings.md, matching:
+docs/verdicts.md#known-findings-matching-the-catalogue.
 """
 from __future__ import annotations
 

@@ -1,23 +1,8 @@
 """Candidate fixes to Mistral, checked against the findings they should remove: findings/patches/<id>.patch.
 
-A patch is a unified diff against the sdist of the finding's `mistral_version`, applying with `patch -p1`
-inside the unpacked mistral-<version>/ tree. It is evidence for the finding's `why`, not a proposal upstream
-should take as is.
-
-    fetch_sdist(version) -> Path          mistral-<version>.tar.gz, downloaded on the host once (cached)
-    unpack_sdist(archive, dest) -> Path   the tree mistral-<version>/ under dest
-    apply_patch(tree, patch)              `patch -p1` (all or nothing; a LabError in patch's words otherwise)
-    patched_tree(finding) -> Path         the three for a finding's patch, cached by the sdist and patch bytes
-    check_patch(finding_id, also, ...)    `make findings-patch-check`: the tree, then
-                                          `mistral-lab findings ID [ALSO...] --mistral-src TREE --json`, judged
-
-The check passes when the patched finding is "gone": every one of the N tries asked was conclusive (faults
-gate passed, a decided verdict) and none reproduced it. Fewer conclusive tries than asked, after the replay's
-replacements (at most N extra attempts), is inconclusive, never "gone". The `--also` findings may stay
-"still there". Other
-catalogued findings in its runs, and defects the catalogue does not know in any patched run, are listed but not
-judged: they can be there without the patch too, which only an unpatched replay of the same seeds tells;
-`--strict` fails on them as well.
+A patch is a unified diff against the sdist of the finding's `mistral_version`, applied with `patch -p1`
+inside the unpacked mistral-<version>/ tree; `check_patch` replays the finding against the patched tree.
+When a check passes, fails or is inconclusive: docs/findings.md#candidate-fixes-make-findings-patch-check.
 
     python -m lab.findings.patches ID [--also ID ...] [--tries N] [--store DIR] [--strict]   (exit 0 pass, 1 fail, 2 inconclusive)
 """

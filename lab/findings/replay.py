@@ -1,17 +1,10 @@
 """Replaying catalogued findings: N tries asked, each on a fresh cluster, and only conclusive tries count.
 
-    finding_spec(finding, seed, mistral_version, mistral_src) -> TestSpec
     replay_finding(finding, tries, run_fn, store) -> Replay     attempt k runs with seed + k - 1
-    Replay.status(patched) / Replay.rule(patched) / Replay.exit_code
     record_replay(replay) -> bool                               tries / reproduced / replayed written back
-    latest_matching_run(finding, store) -> Path | None
 
-A try is conclusive when every planned fault applied (results.json `gates.faults.valid` is true) and it ran to a
-decided verdict (valid true or false) without a lab error or Ctrl-C. A try that matched the signature without
-passing the faults gate is not conclusive either: the defect may have come from another schedule than the
-finding's. An inconclusive try is replaced by the next seed, at most as many extra attempts as tries asked;
-a replay with fewer conclusive tries than asked is `inconclusive` - it neither reproduces nor is gone, and
-records nothing. A rate is conclusive reproductions over the tries asked.
+When a try is conclusive, how inconclusive tries are replaced and how a replay is judged:
+docs/findings.md#replaying-make-findings--mistral-lab-findings.
 """
 from __future__ import annotations
 

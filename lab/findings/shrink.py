@@ -1,32 +1,10 @@
 """`mistral-lab shrink RUN_DIR`: the smallest spec that still shows a stored run's defect.
 
-    load_run(run_dir, cls=None, kind=None) -> Original     the run's spec, its target anomaly, the faults that ran
-    recorded_steps(events) -> [step]                       applied faults -> an explicit `nemesis.schedule`
-    ddmin(items, test) -> items                            Zeller's delta debugging (1-minimal for monotone tests)
-    role_needs(steps) -> {role: count}                     what the remaining faults' targets need of the topology
-    Shrinker(original, replay, budget, tries, out_dir).run() -> ShrinkResult
-
-This module is the search; its parts live beside it: lab.findings.shrink_run (the stored run: load_run,
-recorded_steps, the target, and RunReplay, a candidate replayed for real), lab.findings.shrink_candidates (specs
-as candidates: pinned, role_needs, describe) and lab.findings.ddmin (delta debugging, nothing shrink-specific).
-
-The search first pins the run's fault schedule: the faults that actually started (from the history's nemesis
-events: fault, target, options, start offset, duration and the fault's own seed) become an explicit schedule
-(`nemesis: {schedule: [...]}`, nemesis.schedule.PinnedSchedule), so a replay applies exactly those. Then, each
-phase starting from the smallest spec that reproduced so far:
-
-    faults    ddmin over the schedule's steps
-    time      time_limit_s halved while it reproduces (never below the end of the last remaining fault)
-    load      workload concurrency halved down to 1, then the rate halved down to 0.5/s
-    kinds     ddmin over the reference workload's kinds (at least one)
-    topology  fewer executors, engines, apis and notifiers, halving down to what the faults' targets need
-
-Every candidate is judged by `replay(spec)`: a bool, or a Replayed (a real run through lab.run.run_test, see
-RunReplay) whose results.json has a defect anomaly of the target class / kind (the signature matching of
-lab.findings.catalogue). A candidate gets up to `tries` runs and reproduces when one of them does; `budget`
-bounds the runs of the whole search. The smallest reproducing spec is rewritten to OUT/smallest.yaml after every
-success, each candidate is one line of OUT/shrink.log.jsonl, so Ctrl-C or an exhausted budget keeps the best so
-far.
+This module is the search (`Shrinker(original, replay, budget, tries, out_dir).run() -> ShrinkResult`): pin the
+run's fault schedule, then shrink faults, time, load, kinds and topology, each candidate a real replay. Its parts
+live beside it: lab.findings.shrink_run (the stored run: load_run, recorded_steps, the target, RunReplay),
+lab.findings.shrink_candidates (specs as candidates: pinned, role_needs, describe) and lab.findings.ddmin (delta
+debugging, nothing shrink-specific). The search in full: docs/findings.md#shrinking-a-run-mistral-lab-shrink-run_dir.
 """
 from __future__ import annotations
 

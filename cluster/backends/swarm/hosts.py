@@ -1,16 +1,8 @@
 """Node-level operations of the swarm backend: what a whole machine of the swarm does, not one container.
 
-- cut a host off: every packet between it and the other swarm nodes dropped (overlay VXLAN, gossip, the
-  manager's port, so the Mistral nodes on it lose the broker and the database), by iptables in the host's own
-  network namespace, set from a short-lived container with the host's network and NET_ADMIN run through that
-  host's engine. The lab's control channel to that engine (its DOCKER_HOST port) is kept, so the heal can
-  reach it. DROP, not reset: peers see a machine gone silent, as with a pulled cable.
-- drain a host (`docker node update --availability drain`): swarm stops every task on it (SIGTERM, then the
-  grace period); heal makes it active again and restarts the lab's services that ran there (pinned by
-  placement, their new tasks land on the same host).
-
-The manager is never a target: it holds the database, the broker, the witness, the published API ports and
-the lab's own control, so cutting or draining it is the whole cluster, not a node departure.
+Cut a host off (iptables DROP in the host's network namespace, keeping the lab's control port) and drain a host
+(`docker node update --availability drain`), each with its heal. The manager is never a target. In full:
+docs/backends.md#node-level-faults-a-whole-machine-departs.
 """
 from __future__ import annotations
 

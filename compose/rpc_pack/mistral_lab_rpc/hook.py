@@ -1,40 +1,9 @@
 """Drop, delay, duplicate or crash on chosen Mistral RPC messages, inside the Mistral process.
 
-Hook point. Mistral 23 talks RPC only through oslo.messaging (mistral/rpc/oslo/oslo_client.py and
-oslo_server.py; the kombu driver is gone): every client method in mistral/rpc/clients.py ends in
-`RPCClient.prepare(...).call()` or `.cast()`, i.e. `oslo_messaging.rpc.client._BaseCallContext.call/cast`
-(RPCClient.cast/call themselves only delegate to prepare().cast/call, so nothing is seen twice), and every server
-(engine_server.py, executor_server.py, notification_server.py) is an oslo `RPCServer` whose
-`_process_incoming` acknowledges the message to the broker first and then calls
-`oslo_messaging.rpc.dispatcher.RPCDispatcher.dispatch(incoming)`, which finds the endpoint method and runs it.
-So the receive side wraps `RPCDispatcher.dispatch` and the send side wraps `_BaseCallContext.cast/call`:
-
-* below Mistral, so one wrapper sees every method of every role (run_action, on_action_complete,
-  report_running_actions, start_workflow, ...), whatever Mistral code path sent it;
-* at dispatch the broker already considers the message delivered (acked in `_process_incoming`), so a drop
-  there is exactly "lost after delivery", which no broker-side fault can produce;
-* the message is still in wire form (`{"method": ..., "args": {name: json-text}}`), so ids are read without
-  running Mistral's deserializer, and only for messages a rule matches;
-* a crash after `dispatch` returns is "handled, reply not yet sent", the worst moment for a call.
-
-The fault-free path costs one monotonic-clock read and a compare per message: the rule file is looked up
-(one stat) at most once per CHECK_INTERVAL_S and the parsed rules are cached.
-
-Rules. `<dir>/rules.json` (dir: $MISTRAL_LAB_RPC_DIR, default /run/lab-rpc) holds `{"rules": [rule, ...]}` or
-one rule: `{"id", "method": <Mistral RPC method>|any, "side": receive|send, "action":
-drop|delay|duplicate|crash-after, "count": N (0: no cap), "probability": p, "delay_ms": D, "seed": S}`.
-A message is a candidate of the first rule whose side and method fit; the k-th candidate (counted across the
-node's processes in `<dir>/state.json` under a lock) matches when the k-th draw of random.Random(seed) is
-below p and fewer than N candidates matched before, so a replay with the same seed matches the same
-messages. Each match is appended as one JSON line to `<dir>/matches.jsonl` before the action is taken.
-
-drop: receive - not dispatched (and a call gets no reply: its caller times out); send - not sent (a call
-waits its timeout and raises MessagingTimeout, as a lost call would). delay: sleep D ms first. duplicate:
-dispatched or sent twice, one after the other. crash-after: SIGKILL the node right after the message was
-handled (receive, before a call's reply) or sent (send).
-
-Rule parsing and the rule file in force are in rules.py. Importable without oslo.messaging: unit tests drive it
-with fakes.
+Wraps oslo.messaging's `RPCDispatcher.dispatch` (receive side, after the broker's ack) and
+`_BaseCallContext.cast/call` (send side), driven by the rules in `<dir>/rules.json`. Why there, the rule file's
+format and what each action does: docs/faults.md#rpc. Rule parsing and the rule file in force are in rules.py.
+Importable without oslo.messaging: unit tests drive it with fakes.
 """
 from __future__ import annotations
 

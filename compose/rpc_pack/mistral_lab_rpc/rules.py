@@ -1,4 +1,4 @@
-"""The rpc fault's rules (the format is in hook.py's docstring): parsing one, and the rule file in force, looked
+"""The rpc fault's rules (the format: docs/faults.md#the-rule-file): parsing one, and the rule file in force, looked
 up at most once a second. Importable without oslo.messaging, like the hook.
 """
 from __future__ import annotations

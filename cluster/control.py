@@ -17,6 +17,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
+from cluster import db_template
 from cluster import images as lab_images
 from cluster.backends import make_backend
 from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
@@ -28,6 +29,7 @@ from cluster.topology import MISTRAL_ROLES, RPC_TOPICS, Topology, validate_count
 from cluster.wheels import check_mistral_version
 
 Report = Callable[[str], None]
+TOPOLOGY_AT_UP = "topology-at-up.json"
 DRAIN_TIMEOUT_S = 15.0  # under constant load an executor may never be idle: then it is stopped anyway
 _node_order = node_order  # the old private name
 
@@ -75,6 +77,11 @@ class Cluster:
         if not path.exists():
             raise LabError(f"no lab named {self.name!r} is known here (no {path}); start one with `mistral-lab up`")
         return Topology.load(path)
+
+    def topology_at_up(self) -> Topology:
+        """The topology as `up` made it, before any scaling (what `reset` returns to)."""
+        path = self.state_dir / TOPOLOGY_AT_UP
+        return Topology.load(path) if path.exists() else self.topology()
 
     def containers(self) -> list[Container]:
         return self.backend.containers()
@@ -155,7 +162,8 @@ class Cluster:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             backend.render(topology, built)
-            report("starting containers (database schema upgrade and populate run once)")
+            topology.save(self.state_dir / TOPOLOGY_AT_UP)
+            report("starting containers (the database from its template, or migrated and populated once)")
             backend.deploy(report)
             mark("containers created")
             first_healthy: dict[str, float] = {}
@@ -165,6 +173,17 @@ class Cluster:
             report("bring-up failed: removing what was created")
             self.down()
             raise
+        self._capture_db_template(topology, built, report)
+
+    def _capture_db_template(self, topology: Topology, built: lab_images.Images, report: Report) -> None:
+        """The first lab of an image pair and database kind leaves its fresh database as the template."""
+        try:
+            path = db_template.capture(self.container("db"), built, topology.db)
+        except (LabError, docker.errors.APIError) as exc:  # the next up migrates again; this lab is fine
+            report(f"no database template kept: {exc}")
+            return
+        if path is not None:
+            report(f"database template kept for the next up: {path.name}")
 
     def down(self, report: Report = _noop) -> None:
         """Remove every container, network and volume of this lab; idempotent, works after a lab crash."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from cluster.db_template import MOUNT_PATH as TEMPLATE_MOUNT
 from cluster.images import Images
 from cluster.paths import COMPOSE_DIR
 from cluster.topology import Topology
@@ -82,7 +83,7 @@ def _base_service(name: str, role: str, image: str, project: str) -> dict:
     }
 
 
-def _db_service(topology: Topology, images: Images, passwords: dict[str, str]) -> dict:
+def _db_service(topology: Topology, images: Images, passwords: dict[str, str], template: Path | None) -> dict:
     service = _base_service("db", "db", images.infra, topology.name)
     if topology.db == "mariadb":
         service.update(command=["/usr/local/bin/mariadb.sh"], volumes=["dbdata:/var/lib/mysql"],
@@ -92,6 +93,9 @@ def _db_service(topology: Topology, images: Images, passwords: dict[str, str]) -
                        healthcheck=_health(["su", "postgres", "-c", "/usr/lib/postgresql/15/bin/pg_isready -q"]))
     service.update(environment={"DB_PASSWORD": passwords["db_password"]}, cap_add=["NET_ADMIN"],
                    stop_grace_period="30s")
+    if template is not None:  # loaded on the first start of a fresh volume (compose/infra/*.sh)
+        service["volumes"].append(f"{template}:{TEMPLATE_MOUNT}:ro")
+        service["environment"]["DB_TEMPLATE"] = TEMPLATE_MOUNT
     return service
 
 
@@ -118,10 +122,12 @@ def _mistral_service(name: str, role: str, topology: Topology, images: Images) -
     return service
 
 
-def compose_document(topology: Topology, images: Images, passwords: dict[str, str]) -> dict:
+def compose_document(topology: Topology, images: Images, passwords: dict[str, str],
+                     db_template: Path | None = None) -> dict:
+    """The compose project; with `db_template` the database starts from that dump and db-init only checks."""
     project = topology.name
     services: dict[str, dict] = {
-        "db": _db_service(topology, images, passwords),
+        "db": _db_service(topology, images, passwords, db_template),
         "broker": {
             **_base_service("broker", "broker", images.infra, project),
             "command": ["/usr/local/bin/rabbitmq.sh"],
@@ -147,19 +153,23 @@ def compose_document(topology: Topology, images: Images, passwords: dict[str, st
             "depends_on": {"db": {"condition": "service_healthy"}},
         },
     }
+    if db_template is not None:
+        services["db-init"]["environment"]["MISTRAL_LAB_DB_TEMPLATE"] = "1"
     for name, role in topology.mistral_nodes():
         services[name] = _mistral_service(name, role, topology, images)
     return {"name": project, "services": services, "volumes": {"dbdata": {}, "witness": {}}}
 
 
-def write_cluster_files(state: Path, topology: Topology, images: Images) -> Path:
+def write_cluster_files(state: Path, topology: Topology, images: Images,
+                        db_template: Path | None = None) -> Path:
     """Write compose.yaml and configs into the cluster's state dir; returns the compose file."""
     state.mkdir(parents=True, exist_ok=True)
     passwords = load_or_make_secrets(state)
     (state / "mistral.conf").write_text(mistral_conf(topology, passwords))
     (state / "rabbitmq.conf").write_text(rabbitmq_conf(passwords))
     compose_file = state / "compose.yaml"
-    compose_file.write_text(yaml.safe_dump(compose_document(topology, images, passwords), sort_keys=False))
+    document = compose_document(topology, images, passwords, db_template)
+    compose_file.write_text(yaml.safe_dump(document, sort_keys=False))
     topology.save(state / "topology.json")
     (state / "images.json").write_text(json.dumps({"mistral": images.mistral, "infra": images.infra}))
     return compose_file

@@ -142,7 +142,9 @@ def config_drift(wanted: dict[str, dict[str, str]], running: dict[str, dict[str,
 
 
 def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: bool = False,
-             reuse: bool = False, live: bool = True) -> RunOutcome:
+             reuse: bool = False, live: bool = True, lab_start: str | None = None) -> RunOutcome:
+    """One run of `spec`, every phase in order (see the module docstring). `lab_start` says in test.yaml how
+    the lab started (lab.warm: fresh, or reset); default: fresh, or reused for a running lab."""
     from nemesis.heal import interrupts_raise
     from nemesis.schedule import NemesisRunner
     from workloads.recorder import HistoryRecorder
@@ -158,8 +160,9 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
         raise LabError(f"a lab named {lab_name!r} already exists; pass --reuse to run on it, or --lab NAME")
     run_dir = new_run_dir(store, spec.name)
     plan = planned_schedule(schedule, spec.time_limit_s)
-    (run_dir / SPEC_FILE).write_text(dump_spec(spec, {"lab": lab_name, "planned_faults": plan,
-                                                      "fault_room": fault_room(schedule, spec.time_limit_s)}))
+    (run_dir / SPEC_FILE).write_text(dump_spec(spec, {
+        "lab": lab_name, "lab_start": lab_start or ("reused" if reusing else "fresh"), "planned_faults": plan,
+        "fault_room": fault_room(schedule, spec.time_limit_s)}))
     state = LiveState()
     stop = threading.Event()
     nemesis = None

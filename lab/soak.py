@@ -35,11 +35,19 @@ def parse_duration(text: str) -> float:
 
 
 def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None,
-              strict: bool = False) -> list[dict]:
+              strict: bool = False, fresh: bool = False) -> list[dict]:
     """Runs until the deadline; returns the failed runs. A run passes on its verdict after the catalogue (known
-    defects alone pass, unless `strict`), the same rule as `mistral-lab run`."""
-    from lab.run import run_test
+    defects alone pass, unless `strict`), the same rule as `mistral-lab run`. Runs share a warm lab per
+    topology, reset between runs (lab.warm), unless `fresh`."""
+    from lab.warm import WarmLabs
 
+    with WarmLabs(f"soak-{seed}", fresh=fresh, say=lambda line: console.print(f"soak: {line}", highlight=False)) \
+            as warm:
+        return _soak_loop(duration_s, tests, seed, store, time_limit, strict, warm.run)
+
+
+def _soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None,
+               strict: bool, run_test) -> list[dict]:
     # Every test validated before the first run, with the time limit it will run at (a limit too short for its
     # faults is one LabError line now, not a crash mid-soak).
     specs = {name: apply_overrides(load_spec(name), time_limit=time_limit) for name in tests}

@@ -251,6 +251,6 @@ def spec_from_run(run_dir: Path) -> TestSpec:
     if not path.exists():
         raise LabError(f"{run_dir} is not a run directory (no test.yaml)")
     data = yaml.safe_load(path.read_text()) or {}
-    for recorded_only in ("lab", "planned_faults", "fault_room", "images", "mistral_versions"):
+    for recorded_only in ("lab", "lab_start", "planned_faults", "fault_room", "images", "mistral_versions"):
         data.pop(recorded_only, None)
     return validate_spec(data, path)

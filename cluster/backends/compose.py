@@ -12,6 +12,7 @@ import docker.errors
 from docker.models.containers import Container
 from python_on_whales.exceptions import DockerException
 
+from cluster import db_template
 from cluster.backends.base import ContainerOps, Node, Report, node_order
 from cluster.docker_env import engine, whales
 from cluster.errors import LabError
@@ -35,7 +36,9 @@ class ComposeBackend(ContainerOps):
 
     # ------------------------------------------------------------ deploy
     def render(self, topology: Topology, images: Images) -> None:
-        write_cluster_files(self.state_dir, topology, images)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        template = db_template.decide(self.state_dir, images, topology.db)
+        write_cluster_files(self.state_dir, topology, images, template)
 
     def deploy(self, report: Report, services: list[str] | None = None) -> None:
         if services is None:

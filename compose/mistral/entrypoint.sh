@@ -29,6 +29,9 @@ preload_faketime() {
 }
 case "$MISTRAL_ROLE" in
   db-init)
+    if [ "${MISTRAL_LAB_DB_TEMPLATE:-0}" = 1 ]; then  # the database loaded the template before it was healthy
+      echo "schema and populate: loaded from the lab's database template"; exit 0
+    fi
     mistral-db-manage $CONF upgrade head
     exec mistral-db-manage $CONF populate ;;
   api|engine|executor|notifier)

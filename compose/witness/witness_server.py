@@ -2,7 +2,8 @@
 
 Runs in its own container, outside every fault's reach. POST /record appends one record (stamped with the
 witness's own receive time and a sequence number) and fsyncs before answering, so an acknowledged record
-survives a crash. GET /records returns the whole log; GET /health answers "ok".
+survives a crash. GET /records returns the whole log; GET /health answers "ok"; POST /reset empties the log
+(`mistral-lab reset`: the lab as a fresh `up` leaves it).
 """
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ class WitnessLog:
             self.sequence += 1
             return record["seq"]
 
+    def reset(self) -> None:
+        with self.lock:
+            self.file.truncate(0)
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.sequence = 0
+
 
 def make_handler(log: WitnessLog):
     class Handler(BaseHTTPRequestHandler):
@@ -47,6 +55,9 @@ def make_handler(log: WitnessLog):
             self.wfile.write(body)
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path == "/reset":
+                log.reset()
+                return self._reply(200, b'{"reset": true}')
             if self.path != "/record":
                 return self._reply(404, b'{"error": "not found"}')
             length = int(self.headers.get("Content-Length") or 0)

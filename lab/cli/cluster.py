@@ -1,4 +1,4 @@
-"""CLI commands for the cluster lifecycle: up, status, scale, down, logs, images."""
+"""CLI commands for the cluster lifecycle: up, status, scale, down, reset, logs, images."""
 from __future__ import annotations
 
 import json
@@ -128,6 +128,20 @@ def down(name: str = NameOption) -> None:
         cluster.down(report)
 
 
+def reset(name: str = NameOption) -> None:
+    """Bring a running lab back to the state of a fresh `up` (database from its template, broker emptied, every
+    fault healed, witness log emptied, every Mistral node restarted), in seconds."""
+    from lab.reset import reset_lab
+
+    cluster = _lab(name)
+    if not cluster.exists():
+        raise LabError(f"no lab named {name!r} is running (labs here: {_labs_here()})")
+    with phase(f"reset {name}") as report:
+        done = reset_lab(cluster, report)
+    steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in done.timings.items())
+    out.print(f"reset {name} in {done.total_s:.1f} s ({steps})", highlight=False)
+
+
 def logs(node: str = typer.Argument(..., help="Node name, e.g. engine-1."), name: str = NameOption,
          tail: str = typer.Option("all", help="Number of lines from the end, or all.")) -> None:
     """Print one node's log."""
@@ -149,5 +163,6 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command()(scale)
     app.command()(down)
+    app.command()(reset)
     app.command()(logs)
     app.command()(images)

@@ -19,18 +19,24 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _default_run(spec, store: Path) -> Any:
-    from lab.run import run_test
-
-    return run_test(spec, store)  # a fresh cluster per try: run_test brings one up and takes it down
-
-
 def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, mistral_version: str | None = None,
                mistral_src: Path | None = None, record: bool = False,
-               run_fn: Callable[[Any, Path], Any] | None = None, directory: Path | None = None) -> int:
+               run_fn: Callable[[Any, Path], Any] | None = None, directory: Path | None = None,
+               fresh: bool = False) -> int:
     """Replay each selected finding: `tries` conclusive tries asked, inconclusive ones replaced up to the cap;
     print a table (or JSON lines). Exit 0 when every finding reproduces at its min_rate, 1 when one is below it,
-    2 when one is inconclusive and none is below. `run_fn` is injectable so tests need no Docker."""
+    2 when one is inconclusive and none is below. Tries share one warm lab per topology, reset between them
+    (lab.warm), unless `fresh`. `run_fn` is injectable so tests need no Docker."""
+    from lab.warm import WarmLabs
+
+    with WarmLabs("findings", fresh=fresh, say=_say) as warm:
+        return _replay_all(ids, tries, store, as_json, mistral_version, mistral_src, record, run_fn or warm.run,
+                           directory)
+
+
+def _replay_all(ids: list[str], tries: int, store: Path, as_json: bool, mistral_version: str | None,
+                mistral_src: Path | None, record: bool, run_fn: Callable[[Any, Path], Any],
+                directory: Path | None) -> int:
     from lab.findings.catalogue import load_catalogue
     from lab.findings.replay import finding_spec, record_replay, replay_finding
 
@@ -49,7 +55,7 @@ def replay_all(ids: list[str], tries: int, store: Path, as_json: bool = False, m
     for finding in catalogue:
         _say(f"{finding.id}: {tries} tries asked from seed {finding.seed}; {CAP_TEXT} "
              f"(cap {tries + extra_attempts(tries)} attempts)")
-        replay = replay_finding(finding, tries, run_fn or _default_run, store, mistral_version, mistral_src,
+        replay = replay_finding(finding, tries, run_fn, store, mistral_version, mistral_src,
                                 on_try=_say_try)
         replays.append(replay)
         # Only a conclusive replay of the catalogued version may update the catalogue.
@@ -108,7 +114,8 @@ def _table(replays: list, patched: bool, version: str | None, src: Path | None) 
 
 def findings(
     ids: Optional[list[str]] = typer.Argument(None, help="Finding ids (default: every finding in findings/)."),
-    tries: int = typer.Option(3, "--tries", help="Tries asked per finding, each on a fresh cluster; every rate is "
+    tries: int = typer.Option(3, "--tries", help="Tries asked per finding, on one warm lab reset between tries "
+                              "(--fresh: a new cluster each); every rate is "
                               "over them. A try counts when its faults gate passed and it reached a verdict; an "
                               "inconclusive one is replaced, at most N extra attempts; fewer than N conclusive "
                               "is inconclusive (exit 2)."),
@@ -121,12 +128,13 @@ def findings(
     record: bool = typer.Option(False, "--record",
                                 help="Write tries (asked) and reproduced back into each findings/<id>.yaml; an "
                                      "inconclusive replay records nothing."),
+    fresh: bool = typer.Option(False, "--fresh", help="A new cluster for every try instead of a reset warm lab."),
 ) -> None:
     """Replay catalogued defects: try 1 uses the finding's seed, try k seed + k - 1.
 
     Exit 0 when every finding reproduces in at least its min_rate of the tries asked (2 of 3 by default), 1 when
     one is below its min_rate, 2 when one is inconclusive (fewer conclusive tries than asked at the cap)."""
-    code = replay_all(list(ids or []), tries, store, as_json, mistral_version, mistral_src, record)
+    code = replay_all(list(ids or []), tries, store, as_json, mistral_version, mistral_src, record, fresh=fresh)
     raise typer.Exit(code)
 
 

@@ -107,6 +107,7 @@ def soak(
     store: Path = typer.Option(DEFAULT_STORE, "--store"),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Override each run's time limit."),
     strict: bool = typer.Option(False, "--strict", help="Count runs with only known (catalogued) defects as failed."),
+    fresh: bool = typer.Option(False, "--fresh", help="A new cluster for every run instead of a reset warm lab."),
 ) -> None:
     """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed.
 
@@ -115,7 +116,7 @@ def soak(
     from lab.soak import parse_duration, soak_loop
 
     failed = soak_loop(parse_duration(duration), [t.strip() for t in tests.split(",") if t.strip()], seed, store,
-                       time_limit, strict=strict)
+                       time_limit, strict=strict, fresh=fresh)
     raise typer.Exit(1 if failed else 0)
 
 

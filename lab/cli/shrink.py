@@ -21,18 +21,26 @@ EXIT_INTERRUPTED = 130
 
 def shrink_run(run_dir: Path, out_dir: Path | None = None, cls: str | None = None, kind: str | None = None,
                budget: int = 12, tries: int = 1, store: Path = DEFAULT_STORE,
-               replay: Callable[[Any], Any] | None = None):
+               replay: Callable[[Any], Any] | None = None, fresh: bool = False):
     """Load the run, search, print one line per candidate and the summary; returns the ShrinkResult.
     `replay` is injectable so tests need no Docker (default: a real run per candidate, lab.findings.shrink_run's
-    RunReplay)."""
-    from lab.findings.shrink import Shrinker
+    RunReplay on a warm lab per topology, reset between candidates, or a new cluster each with `fresh`)."""
     from lab.findings.shrink_run import RunReplay, load_run
+    from lab.warm import WarmLabs
 
     original = load_run(run_dir, cls, kind)
+    if replay is not None:
+        return _shrink(original, run_dir, out_dir, replay, budget, tries)
+    check_writable(store)
+    with WarmLabs("shrink", fresh=fresh, say=lambda line: err.print(f"\\[shrink] {escape(line)}")) as warm:
+        return _shrink(original, run_dir, out_dir, RunReplay(original.target, store, run_fn=warm.run), budget,
+                       tries)
+
+
+def _shrink(original, run_dir: Path, out_dir: Path | None, replay: Callable[[Any], Any], budget: int, tries: int):
+    from lab.findings.shrink import Shrinker
+
     out_dir = out_dir or Path(run_dir) / "shrink"
-    if replay is None:
-        check_writable(store)
-        replay = RunReplay(original.target, store)
     shrinker = Shrinker(original, replay, out_dir, budget=budget, tries=tries, say=_progress(budget))
     err.print(f"\\[shrink] {escape(str(run_dir))}: target {original.target.label}, "
               f"{len(original.steps)} applied fault(s), budget {budget} run(s), {tries} tr"
@@ -99,6 +107,8 @@ def shrink(
                               help="Runs per candidate; it reproduces when one of them shows the anomaly."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output directory (default RUN_DIR/shrink)."),
     store: Path = typer.Option(DEFAULT_STORE, "--store", help="Run store for the candidate runs."),
+    fresh: bool = typer.Option(False, "--fresh", help="A new cluster for every candidate run instead of a reset "
+                               "warm lab."),
 ) -> None:
     """Shrink a run to the smallest spec that still shows its defect.
 
@@ -109,7 +119,7 @@ def shrink(
 
     Exit 0 when done or the budget is spent, 130 when interrupted (the best spec so far is kept), 3 for a bad
     run directory or target."""
-    result = shrink_run(run_dir, out_dir, cls, kind, budget, tries, store)
+    result = shrink_run(run_dir, out_dir, cls, kind, budget, tries, store, fresh=fresh)
     raise typer.Exit(EXIT_INTERRUPTED if result.stopped == "interrupted" else 0)
 
 

@@ -123,8 +123,8 @@ class Replayed:
 
 
 class RunReplay:
-    """A real replay: lab.run.run_test on a fresh cluster (up, load + faults, down, check), judged by the
-    target's signature in the run's results.json."""
+    """A real replay through `run_fn` (lab.run.run_test on a fresh cluster, or lab.warm.WarmLabs.run on a reset
+    one), judged by the target's signature in the run's results.json."""
 
     def __init__(self, target: Target, store: Path, lab_name: str | None = None,
                  run_fn: Callable[..., Any] | None = None) -> None:

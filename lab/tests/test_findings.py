@@ -286,7 +286,7 @@ def test_soak_counts_known_only_runs_as_passing_unless_strict(monkeypatch, tmp_p
 
     monkeypatch.setattr(lab.run, "run_test", fake_run_test)
     monkeypatch.setattr("lab.soak.time.monotonic", lambda: 1e12 if len(calls) >= 3 else 0.0)
-    failed = soak_loop(60, ["smoke"], seed=1, store=tmp_path / "store", time_limit=None)
+    failed = soak_loop(60, ["smoke"], seed=1, store=tmp_path / "store", time_limit=None, fresh=True)
     summary = json.loads((tmp_path / "store" / "soak-summary.json").read_text())
     assert [r["known"] for r in summary["runs"]] == [["exec-stop"], ["exec-stop"], []]
     assert [r["new"] for r in summary["runs"]] == [0, 1, 0]
@@ -295,5 +295,5 @@ def test_soak_counts_known_only_runs_as_passing_unless_strict(monkeypatch, tmp_p
     assert summary["runs_with_new_defects"] == 1 and summary["runs_with_known_only"] == 1
     assert "<b>NEW</b>: 1" in (tmp_path / "store" / "soak-summary.html").read_text()
     calls.clear()
-    strict = soak_loop(60, ["smoke"], seed=1, store=tmp_path / "strict", time_limit=None, strict=True)
+    strict = soak_loop(60, ["smoke"], seed=1, store=tmp_path / "strict", time_limit=None, strict=True, fresh=True)
     assert len(strict) == 2

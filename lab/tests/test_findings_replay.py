@@ -170,12 +170,13 @@ def test_the_table_prints_every_count_the_status_and_its_rule(tmp_path: Path, ca
 
 
 def test_findings_json_prints_one_object_per_finding(tmp_path: Path, monkeypatch) -> None:
-    import lab.cli.findings
+    import lab.warm
 
     second = {**GOOD, "id": "exec-stop-2", "min_rate": "1/3",
               "min_rate_basis": {"tries": 6, "reproduced": 2, "date": "2026-11-25"}}
     monkeypatch.setenv(FINDINGS_ENV, str(catalogue(tmp_path, GOOD, second)))
-    monkeypatch.setattr(lab.cli.findings, "_default_run", FakeRuns(tmp_path, [True, False, False]))
+    fake = FakeRuns(tmp_path, [True, False, False])
+    monkeypatch.setattr(lab.warm.WarmLabs, "run", lambda self, spec, store, **_: fake(spec, store))
     result = runner.invoke(app, ["findings", "--json", "--tries", "3", "--store", str(tmp_path / "store")])
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [(o["id"], o["tries"], o["conclusive"], o["reproduced"], o["required"], o["status"]) for o in lines] == \

@@ -38,7 +38,7 @@ def _fake_runs(monkeypatch, tmp_path: Path, verdicts: list) -> list:
 
 def test_soak_carries_on_after_failures_and_keeps_only_failing_runs(monkeypatch, tmp_path: Path) -> None:
     calls = _fake_runs(monkeypatch, tmp_path, [True, False, "unknown", True])
-    failed = soak_loop(3600, ["kill-executors", "chaos"], seed=7, store=tmp_path / "store", time_limit=None)
+    failed = soak_loop(3600, ["kill-executors", "chaos"], seed=7, store=tmp_path / "store", time_limit=None, fresh=True)
     assert len(calls) == 4
     assert [r["valid"] for r in failed] == [False, "unknown"]
     summary = json.loads((tmp_path / "store" / "soak-summary.json").read_text())
@@ -50,16 +50,16 @@ def test_soak_carries_on_after_failures_and_keeps_only_failing_runs(monkeypatch,
 
 def test_soak_is_seeded(monkeypatch, tmp_path: Path) -> None:
     first = _fake_runs(monkeypatch, tmp_path / "a", [True, True, True])
-    soak_loop(3600, ["kill-executors", "chaos", "db-outage"], seed=3, store=tmp_path / "a", time_limit=None)
+    soak_loop(3600, ["kill-executors", "chaos", "db-outage"], seed=3, store=tmp_path / "a", time_limit=None, fresh=True)
     second = _fake_runs(monkeypatch, tmp_path / "b", [True, True, True])
-    soak_loop(3600, ["kill-executors", "chaos", "db-outage"], seed=3, store=tmp_path / "b", time_limit=None)
+    soak_loop(3600, ["kill-executors", "chaos", "db-outage"], seed=3, store=tmp_path / "b", time_limit=None, fresh=True)
     assert first == second
 
 
 def test_soak_rejects_an_unknown_test_before_running(monkeypatch, tmp_path: Path) -> None:
     calls = _fake_runs(monkeypatch, tmp_path, [True])
     with pytest.raises(LabError, match="unknown test 'nope'"):
-        soak_loop(60, ["chaos", "nope"], seed=1, store=tmp_path / "store", time_limit=None)
+        soak_loop(60, ["chaos", "nope"], seed=1, store=tmp_path / "store", time_limit=None, fresh=True)
     assert calls == []
 
 
@@ -110,7 +110,7 @@ def test_a_passing_run_with_known_defects_is_kept_compacted_and_counted(monkeypa
         return RunOutcome(run_dir, not defect, after_catalogue=True, known=known)
 
     monkeypatch.setattr(lab_run, "run_test", fake_run_test)
-    failed = soak_loop(3600, ["chaos"], seed=2, store=tmp_path / "store", time_limit=None)
+    failed = soak_loop(3600, ["chaos"], seed=2, store=tmp_path / "store", time_limit=None, fresh=True)
     summary = json.loads((tmp_path / "store" / "soak-summary.json").read_text())
     assert failed == [] and [r["kept"] for r in summary["runs"]] == ["compact", "pruned", "compact"]
     kept = [Path(r["run_dir"]) for r in summary["runs"]]

@@ -53,7 +53,8 @@ def dump_command(db: str) -> list[str]:
     if db == "mariadb":
         return ["mariadb-dump", "--protocol=socket", "--single-transaction", "--skip-comments",
                 "--skip-dump-date", "mistral"]
-    return ["su", "postgres", "-c", "pg_dump --no-owner --no-privileges mistral"]
+    return ["sh", "-c", 'PGPASSWORD="$DB_PASSWORD" pg_dump -h /var/run/postgresql -U postgres --no-owner '
+            "--no-privileges mistral"]
 
 
 def capture(db_container: Container, images: Images, db: str) -> Path | None:

@@ -206,16 +206,33 @@ def witness_wheel(dest: Path) -> None:
 
 
 def _pack_wheel(pack: Path, dest: Path, what: str) -> None:
+    """The pack's wheel into `dest`, built once per content of its source tree (a `pip wheel` costs 3-8 s on
+    2 cores, and every `up` needs both packs to find the image's tag)."""
     if not pack.exists():
         return
-    # A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical between builds, so the image hash is stable.
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
-    # Build from a private copy: setuptools writes build/ and *.egg-info beside the sources, and an installed
-    # package directory may be read-only or shared between users.
     with tempfile.TemporaryDirectory(prefix=f"{pack.name}-", dir=cache_dir()) as tmp:
         source = Path(tmp) / pack.name
         copy_sources(pack, source)
-        _run(pip_command("wheel", "--no-deps", "--wheel-dir", str(dest), str(source)), f"building {what}", env=env)
+        built = cache_dir() / "pack-wheels" / f"{pack.name}-{_hash_tree(source)}"
+        if not built.is_dir():
+            _build_pack_wheel(source, built, what)
+        for wheel in built.glob("*.whl"):
+            shutil.copy2(wheel, dest / wheel.name)
+
+
+def _build_pack_wheel(source: Path, built: Path, what: str) -> None:
+    # A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical between builds, so the image hash is stable.
+    # Built from a private copy: setuptools writes build/ and *.egg-info beside the sources, and an installed
+    # package directory may be read-only or shared between users. Renamed into place: never half a cache entry.
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
+    built.parent.mkdir(parents=True, exist_ok=True)
+    scratch = built.with_name(f".{built.name}.{os.getpid()}.tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    _run(pip_command("wheel", "--no-deps", "--wheel-dir", str(scratch), str(source)), f"building {what}", env=env)
+    try:
+        os.replace(scratch, built)
+    except OSError:  # another process put the same wheel there first
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def copy_sources(src: Path, dst: Path) -> None:

@@ -1,7 +1,8 @@
 """A tiny in-process stand-in for Mistral's API on 127.0.0.1, for unit tests and the client benchmark.
 
 It serves just what the workloads use: environments (POST create-if-absent, PUT, GET) and executions
-(POST with a client-supplied id, GET one or the list, PUT state), with Mistral's status codes. `hang_paths`
+(POST with a client-supplied id, GET one or the list, PUT state) and the list of action executions, with
+Mistral's status codes. `hang_paths`
 makes requests whose path starts with a prefix (and whose method is in `hang_methods`) sleep `hang_s` first,
 to exercise client timeouts; the request still takes effect afterwards, as a real one may.
 """
@@ -20,6 +21,7 @@ class StubMistral:
     def __init__(self) -> None:
         self.environments: dict[str, dict[str, Any]] = {}
         self.executions: dict[str, dict[str, Any]] = {}
+        self.action_executions: dict[str, dict[str, Any]] = {}  # id -> {"id", "state"}; set by tests
         self.lock = threading.Lock()
         self.hang_paths: tuple[str, ...] = ()
         self.hang_s = 0.0
@@ -50,6 +52,8 @@ class StubMistral:
                 return self._execution(method, parts[2] if len(parts) > 2 else None, body)
             if parts[:2] == ["v2", "workflows"]:
                 return 201, {"workflows": []}
+            if parts[:2] == ["v2", "action_executions"] and method == "GET":
+                return 200, {"action_executions": [dict(a) for a in self.action_executions.values()]}
         return 404, {"faultstring": f"no route {path}"}
 
     def _environment(self, method: str, name: str | None, body: Any) -> tuple[int, Any]:

@@ -84,7 +84,7 @@ def test_settle_wait_polls_an_indeterminate_start_until_mistral_reports_it_termi
         {OK_ID: "SUCCESS", INFO_ID: "SUCCESS"},
     ])
     settled, unsettled = wait_settled({}, ids, lambda: time.time(), 60.0, threading.Event(), poll_s=0.001,
-                                      read_states=mistral.states)
+                                      read_states=mistral.states, read_running_actions=lambda: 0)
     assert settled is not None and unsettled == []
     assert mistral.polls == 5
 
@@ -95,7 +95,7 @@ def test_settle_wait_does_not_end_early_for_an_execution_mistral_never_lists(tmp
     mistral = FakeMistral([{OK_ID: "SUCCESS"}])
     began = time.time()
     settled, unsettled = wait_settled({}, ids, lambda: began, 0.3, threading.Event(), poll_s=0.01,
-                                      read_states=mistral.states)
+                                      read_states=mistral.states, read_running_actions=lambda: 0)
     assert settled is None and unsettled == [INFO_ID]
     assert time.time() - began >= 0.3 and mistral.polls > 2
 
@@ -107,7 +107,8 @@ def test_an_execution_mistral_never_lists_holds_the_wait_only_for_its_grace(tmp_
     mistral = FakeMistral([{OK_ID: "SUCCESS"}])
     began = time.time()
     settled, unsettled = wait_settled({}, ids, lambda: began, 5.0, threading.Event(), poll_s=0.01,
-                                      read_states=mistral.states, unlisted_grace_s=0.1)
+                                      read_states=mistral.states, unlisted_grace_s=0.1,
+                                      read_running_actions=lambda: 0)
     assert settled is not None and unsettled == []
     assert 0.1 <= time.time() - began < 1.0
 
@@ -117,8 +118,25 @@ def test_a_listed_execution_still_running_holds_the_wait_past_the_grace(tmp_path
     mistral = FakeMistral([{OK_ID: "RUNNING"}])
     began = time.time()
     settled, unsettled = wait_settled({}, ids, lambda: began, 0.3, threading.Event(), poll_s=0.01,
-                                      read_states=mistral.states, unlisted_grace_s=0.05)
+                                      read_states=mistral.states, unlisted_grace_s=0.05,
+                                      read_running_actions=lambda: 0)
     assert settled is None and set(unsettled) == {OK_ID, INFO_ID}
+
+
+def test_an_action_still_running_holds_the_wait_until_it_ends_and_a_silent_api_never_ends_it(
+        tmp_path: Path) -> None:
+    """Every execution terminal is not yet "nothing left to wait for": an action execution still RUNNING (an
+    abandoned action until the heartbeat checker fails it) holds the wait; no answer (None) is not zero."""
+    ids = started_executions(_history(tmp_path / "history.jsonl"))
+    mistral = FakeMistral([{OK_ID: "SUCCESS", INFO_ID: "SUCCESS"}])
+    running = iter([2, None, 1, 0])
+    settled, unsettled = wait_settled({}, ids, lambda: time.time(), 60.0, threading.Event(), poll_s=0.001,
+                                      read_states=mistral.states, read_running_actions=lambda: next(running))
+    assert settled is not None and unsettled == [] and mistral.polls == 4
+    began = time.time()
+    settled, _ = wait_settled({}, ids, lambda: began, 0.2, threading.Event(), poll_s=0.01,
+                              read_states=mistral.states, read_running_actions=lambda: 1)
+    assert settled is None and time.time() - began >= 0.2
 
 
 def test_the_runner_waits_for_and_records_indeterminate_starts_the_checker_judges(tmp_path: Path) -> None:

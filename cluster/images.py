@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -307,12 +308,17 @@ def build_lock(report: Report = _noop) -> Iterator[None]:
 
 
 def _ensure_images(mistral_version: str, mistral_src: Path | None, report: Report) -> Images:
-    base = ensure_base(report)
-    infra = _build_from(COMPOSE_DIR / "infra", base, "mistral-lab/infra", report)
-    wheels = mistral_wheelhouse(mistral_version, mistral_src, report)
-    pack = (" mistral-lab-witness" if WITNESS_PACK.exists() else "") + \
-        (" mistral-lab-rpc" if RPC_PACK.exists() else "")
-    target = "mistral" if mistral_src is not None else f"mistral=={mistral_version}"
-    requirements = f"'{target}' {' '.join(EXTRA_REQUIREMENTS)}{pack}"
-    mistral = _build_from(COMPOSE_DIR / "mistral", base, "mistral-lab/mistral", report, wheels, requirements)
-    return Images(mistral=mistral, infra=infra)
+    """The cold path in parallel where it can be: the base image (debootstrap) beside the wheel fetch, then
+    the infra and mistral builds side by side (both mostly wait on downloads and disk)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        base_job = pool.submit(ensure_base, report)
+        wheels_job = pool.submit(mistral_wheelhouse, mistral_version, mistral_src, report)
+        base = base_job.result()
+        infra_job = pool.submit(_build_from, COMPOSE_DIR / "infra", base, "mistral-lab/infra", report)
+        wheels = wheels_job.result()
+        pack = (" mistral-lab-witness" if WITNESS_PACK.exists() else "") + \
+            (" mistral-lab-rpc" if RPC_PACK.exists() else "")
+        target = "mistral" if mistral_src is not None else f"mistral=={mistral_version}"
+        requirements = f"'{target}' {' '.join(EXTRA_REQUIREMENTS)}{pack}"
+        mistral = _build_from(COMPOSE_DIR / "mistral", base, "mistral-lab/mistral", report, wheels, requirements)
+        return Images(mistral=mistral, infra=infra_job.result())

@@ -6,7 +6,7 @@
     usage           the docker stats sampler, CPU and memory figures
     faults          fault runs on a nemesis.schedule
     report          rendering (Markdown, HTML, PNG) and compare
-    cluster_timing  `make bench-cluster`: warm `up` and `down` of a lab, timed
+    cluster_timing  `make bench-cluster`: warm `up`, `reset` and `down` of a lab, timed
 
 Nothing is imported here: `mistral-lab --help` loads bench.report and bench.model only, never the Docker side.
 """

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test
+	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test
 
 install: $(VENV)/.installed
 
@@ -85,6 +85,10 @@ findings-patch-check: install
 	$(LAB) doctor
 	$(BIN)/python -m lab.findings.patches $(or $(PATCH),executor-sigterm-abandons-actions) \
 		$(foreach id,$(ALSO),--also $(id)) --tries $(or $(TRIES),3)
+
+# The benchmark across two topologies on one resized cluster (2-4 min; `make test` runs the one-topology test).
+bench-test: install
+	MISTRAL_LAB_BENCH_TEST=1 $(BIN)/pytest -q lab/tests/test_bench_integration.py
 
 # `mistral-lab shrink` for real: a tiny run that shows a defect, shrunk with --budget 2 (three runs on fresh
 # clusters, 7-15 min on 2 cores: too slow for `make test`, which skips it unless MISTRAL_LAB_SHRINK_TEST=1).

@@ -19,7 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from history.errors import LabError
 from history.events import Event, HistoryError
@@ -82,6 +81,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def read_spec(run_dir: Path) -> dict[str, Any]:
     """test.yaml as written by the run pipeline ({} when absent or unreadable: a plain history run)."""
+    import yaml  # here, not at the top: the CLI's --help imports this module for its constants
+
     path = Path(run_dir) / SPEC_FILE
     if not path.exists():
         return {}
@@ -118,6 +119,8 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
 def declare_no_faults(run_dir: Path, name: str) -> None:
     """A test.yaml saying the run planned no fault, for runs made without a spec (`mistral-lab workload`): the
     faults gate then knows the plan instead of guessing it from an empty history."""
+    import yaml
+
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / SPEC_FILE).write_text(yaml.safe_dump({"name": name, "nemesis": {}, "planned_faults": []}))
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from checker.batch import FileOutcome, check_paths, validate_choices
-from checker.check import UNKNOWN
 from cluster.errors import LabError
 from history.run_dir import RUN_FILE
 from history.verdict import EXIT_BAD_INPUT, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID
+
+if TYPE_CHECKING:  # the checker itself is imported by the command that runs it: `--help` stays fast
+    from checker.batch import FileOutcome
 
 
 
@@ -33,6 +34,8 @@ def exit_code(outcomes: list[FileOutcome]) -> int:
     """3 if any input was bad, else 1 if any invalid, else 2 if any unknown, else 0."""
     if any(o.error for o in outcomes):
         return EXIT_BAD_INPUT
+    from checker.check import UNKNOWN
+
     verdicts = [o.result.valid for o in outcomes if o.result]
     if False in verdicts:
         return EXIT_INVALID
@@ -90,6 +93,8 @@ def check_command(
         if code:
             raise typer.Exit(code)
         return
+    from checker.batch import check_paths, validate_choices
+
     try:
         validate_choices(fmt, model)
     except ValueError as exc:

@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from cluster.errors import LabError
-from lab.findings.catalogue import FIRM_BASIS_TRIES
-from lab.findings.replay import CAP_TEXT, GONE, INCONCLUSIVE, REPRODUCES, extra_attempts
 from lab.store import DEFAULT_STORE
 
 out = Console()
@@ -38,7 +36,7 @@ def _replay_all(ids: list[str], tries: int, store: Path, as_json: bool, mistral_
                 mistral_src: Path | None, record: bool, run_fn: Callable[[Any, Path], Any],
                 directory: Path | None) -> int:
     from lab.findings.catalogue import load_catalogue
-    from lab.findings.replay import finding_spec, record_replay, replay_finding
+    from lab.findings.replay import CAP_TEXT, extra_attempts, finding_spec, record_replay, replay_finding
 
     if tries < 1:
         raise LabError(f"--tries {tries}: must be at least 1")
@@ -92,6 +90,9 @@ def _say_try(finding, one) -> None:
 
 
 def _table(replays: list, patched: bool, version: str | None, src: Path | None) -> None:
+    from lab.findings.catalogue import FIRM_BASIS_TRIES
+    from lab.findings.replay import CAP_TEXT, GONE, INCONCLUSIVE, REPRODUCES
+
     against = f"Mistral source {src}" if src else f"Mistral {version}" if version else "the catalogued versions"
     show = lambda text: out.print(text, highlight=False, soft_wrap=True)  # noqa: E731
     show(f"findings replayed against {escape(against)}; a try counts when its faults gate passed and it reached "

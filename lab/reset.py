@@ -1,7 +1,7 @@
 """`mistral-lab reset`: a running lab back to the state a fresh `up` leaves, in seconds instead of a new cluster.
 
-In order: heal every fault (nemesis.heal: paused, stopped, scaled nodes, network rules, RPC rules, clock
-offsets), scale each role back to its count at `up`, kill every Mistral node, load the database from its
+In order: heal every fault (nemesis.heal: paused and stopped nodes, network rules, RPC rules, clock offsets),
+scale each role back to its count at `up` without waiting for the new nodes, kill every Mistral node, load the database from its
 template (cluster.db_template), delete the broker's queues and exchanges (its virtual host, recreated empty),
 empty the witness log, start the Mistral nodes again and wait until each serves. What "as fresh" means is
 pinned down by lab/tests/test_reset_integration.py, which compares a reset lab with a fresh one.
@@ -23,7 +23,7 @@ from cluster import db_template
 from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.images import Images
-from cluster.topology import MISTRAL_ROLES, Topology
+from cluster.topology import Topology
 
 Report = Callable[[str], None]
 TEMPLATE_IN_DB = "/tmp/lab-reset-template.sql"
@@ -77,7 +77,8 @@ def reset_lab(cluster: Cluster, report: Report = _noop, ready_timeout: float = 1
         done.timings[name] = round(time.monotonic() - started, 2)
         return result
 
-    done.repaired = step("heal", lambda: heal_cluster(cluster, report, wait=False))  # type: ignore[assignment]
+    done.repaired = step("heal", lambda: heal_cluster(cluster, report, wait=False,  # type: ignore[assignment]
+                                                      restore_scale=False))
     step("scale to the topology at up", lambda: _restore_up_counts(cluster, report))
     mistral = [name for name, _ in cluster.topology().mistral_nodes()]
     step("stop Mistral nodes", lambda: _each(mistral, cluster.kill))
@@ -99,12 +100,24 @@ def _template_of(cluster: Cluster, topology: Topology) -> Path:
 
 
 def _restore_up_counts(cluster: Cluster, report: Report) -> None:
-    at_up = cluster.topology_at_up()
-    now = cluster.topology()
-    for role in MISTRAL_ROLES:
-        if now.count(role) != at_up.count(role):
-            report(f"scaling {role} back to {at_up.count(role)}")
-            cluster.scale(role, at_up.count(role), kill=True, report=report)
+    """The roles back to their counts at `up`, without waiting for the new nodes: the reset restarts every
+    Mistral node next and waits once for all of them (a scale that waited would boot them twice)."""
+    from nemesis.scale import save_baseline
+
+    at_up, now = cluster.topology_at_up(), cluster.topology()
+    wanted = [name for name, _ in at_up.mistral_nodes()]
+    running = [name for name, _ in now.mistral_nodes()]
+    missing = [name for name in wanted if name not in running]
+    extra = [name for name in running if name not in wanted]
+    if extra:
+        report(f"removing {', '.join(extra)}")
+        cluster.backend.remove(extra)
+    if missing or extra:
+        cluster.backend.render(at_up, Images(**json.loads((cluster.state_dir / "images.json").read_text())))
+    if missing:
+        report(f"creating {', '.join(missing)}")
+        cluster.backend.deploy(report, services=missing)
+    save_baseline(cluster, {})  # nothing left for a later heal to scale back
 
 
 def _each(nodes: list[str], action: Callable[[str], None]) -> None:

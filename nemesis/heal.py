@@ -32,13 +32,15 @@ def _noop(_: str) -> None:
 
 
 def heal_cluster(cluster: Cluster, report: Report = _noop, wait: bool = True,
-                 timeout: float = 300.0) -> list[str]:
-    """Repair everything the nemesis may have left; returns one line per thing repaired."""
+                 timeout: float = 300.0, restore_scale: bool = True) -> list[str]:
+    """Repair everything the nemesis may have left; returns one line per thing repaired. `restore_scale=False`
+    leaves scaled roles to the caller (a reset restores them without waiting for each new node)."""
     if not cluster.exists():
         raise LabError(f"no lab named {cluster.name!r} is running")
     repaired: list[str] = []
     repaired += _resume_paused(cluster, report)
-    repaired += _restore_scale(cluster, report)
+    if restore_scale:
+        repaired += _restore_scale(cluster, report)
     repaired += _start_stopped(cluster, report)
     repaired += _clear_network(cluster, report)
     repaired += _clear_in_process(cluster, report)

@@ -1,7 +1,9 @@
 """`mistral-lab reset` against real containers: a reset lab is a fresh lab.
 
 The fresh lab here is migrated (templates off at its `up`), so the same comparison also proves that a lab loaded
-from the database template equals one that ran `mistral-db-manage upgrade head` and `populate`.
+from the database template equals one that ran `mistral-db-manage upgrade head` and `populate`. It runs beside
+the shared lab, so it also shows two labs side by side: apart, a workflow through the second one's API, and a
+`down` that leaves nothing of it and never touches the other.
 """
 from __future__ import annotations
 
@@ -12,9 +14,17 @@ import re
 import pytest
 import requests
 
+from typer.testing import CliRunner
+
 from conftest import unique_lab_name
+from cluster.backends.compose import PROJECT_LABEL
+from cluster.docker_env import engine
+from lab.cli import _register_commands, app
+from lab.smoke import run_through_every_api
 
 pytestmark = pytest.mark.docker
+runner = CliRunner()
+_register_commands()
 
 TABLE_COUNTS = {
     "mariadb": ("for t in $(mariadb -N --protocol=socket mistral -e 'show tables'); do "
@@ -83,7 +93,7 @@ def dirty(cluster) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_a_reset_lab_equals_a_fresh_migrated_lab_and_differs_before_the_reset(docker_ready, monkeypatch) -> None:
+def test_a_reset_lab_equals_a_fresh_migrated_lab_and_differs_before_the_reset(shared_cluster, monkeypatch) -> None:
     from cluster import db_template
     from cluster.control import Cluster
     from cluster.images import Images
@@ -97,6 +107,7 @@ def test_a_reset_lab_equals_a_fresh_migrated_lab_and_differs_before_the_reset(do
     monkeypatch.delenv("MISTRAL_LAB_DB_TEMPLATE")
     try:
         assert (cluster.state_dir / db_template.DECISION_FILE).read_text() == ""  # this one migrated
+        assert set(shared_cluster.api_urls().values()).isdisjoint(cluster.api_urls().values())
         fresh = fingerprint(cluster)
         images = Images(**json.loads((cluster.state_dir / "images.json").read_text()))
         db_template.capture(cluster.container("db"), images, "mariadb")  # when no earlier lab left one
@@ -108,6 +119,15 @@ def test_a_reset_lab_equals_a_fresh_migrated_lab_and_differs_before_the_reset(do
         print(f"reset in {done.total_s} s: {done.timings}")
         assert fingerprint(cluster) == fresh
         assert done.repaired, "the heal inside reset found nothing to repair: dirty() did not take"
+        assert run_through_every_api(cluster) == {"api-1": "SUCCESS"}
     finally:
-        cluster.down()
+        result = runner.invoke(app, ["down", "--name", name])
+    assert result.exit_code == 0, result.output
+    selector = {"label": f"{PROJECT_LABEL}={name}"}
+    client = engine()
+    assert client.containers.list(all=True, filters=selector) == []
+    assert client.networks.list(filters=selector) == []
+    assert client.volumes.list(filters=selector) == []
+    assert runner.invoke(app, ["down", "--name", name]).exit_code == 0  # down is idempotent
+    assert all(shared_cluster.health().values())  # and the other lab was never touched
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test
+	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test map map-quick
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,19 @@ hunt: install
 findings: install
 	$(LAB) doctor
 	$(LAB) findings $(IDS) --tries $(or $(TRIES),3) --record
+
+# The protocol map (docs/protocol-map.md): every Mistral RPC method x side x action of the default Mistral
+# version, one short seeded run per cell on a warm lab; map.json and map.html in OUT (default store/maps/<time>).
+# OUT=dir goes on with the map in dir when it holds a map.json (cells done are skipped), else starts one there.
+# map-quick: drop and crash-after on run_action, on_action_complete, start_task and start_workflow.
+MAP_DIR = $(if $(OUT),$(if $(wildcard $(OUT)/map.json),--resume $(OUT),--out $(OUT)))
+map: install
+	$(LAB) doctor
+	$(LAB) map $(MAP_DIR)
+
+map-quick: install
+	$(LAB) doctor
+	$(LAB) map --quick $(MAP_DIR)
 
 # One scrubbed tar.gz per finding (store/findings/<id>.tar.gz) from its newest stored run that shows it.
 findings-bundles: install

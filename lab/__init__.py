@@ -9,6 +9,7 @@ The `lab` package, the top layer, is a package of rooms:
     lab/bench/       the scaling benchmark (`mistral-lab bench`) and `make bench-cluster`
     lab/findings/    the catalogue of confirmed defects (findings/ in the checkout) and what is built on it:
                      replays, not-a-defect notes, shrink, candidate patches
+    lab/map/         the protocol map (`mistral-lab map`): every RPC method under every rpc fault, classified
 """
 from cluster.errors import LabError
 

@@ -26,9 +26,9 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from lab.cli import bench, checker, cluster, doctor, findings, nemesis, run, shrink, workloads
+    from lab.cli import bench, checker, cluster, doctor, findings, map, nemesis, run, shrink, workloads
 
-    for module in (doctor, cluster, run, checker, workloads, nemesis, bench, findings, shrink):
+    for module in (doctor, cluster, run, checker, workloads, nemesis, bench, findings, shrink, map):
         module.register(app)
     _registered = True
 

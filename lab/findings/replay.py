@@ -29,7 +29,7 @@ def extra_attempts(tries: int) -> int:
 
 
 # ---------------------------------------------------------------- the spec of a try
-class _SourceSpec(TestSpec):
+class SourceSpec(TestSpec):
     """A spec whose cluster builds Mistral from a local tree. Not a dataclass of its own: mistral_src is no
     field, so the run's test.yaml stays a plain, replayable spec (topology.json records the source)."""
 
@@ -48,7 +48,7 @@ def finding_spec(finding: Finding, seed: int, mistral_version: str | None = None
     spec.mistral_version = mistral_version or finding.mistral_version
     if mistral_src is None:
         return spec
-    patched = _SourceSpec(**spec.to_dict())
+    patched = SourceSpec(**spec.to_dict())
     patched.mistral_src = str(mistral_src)
     return patched
 
@@ -242,6 +242,6 @@ def latest_matching_run(finding: Finding, store: Path) -> Path | None:
     return None
 
 
-__all__ = ["BELOW", "CAP_TEXT", "GONE", "INCONCLUSIVE", "REPRODUCES", "Replay", "STILL_THERE", "Try",
+__all__ = ["BELOW", "CAP_TEXT", "GONE", "INCONCLUSIVE", "REPRODUCES", "Replay", "STILL_THERE", "SourceSpec", "Try",
            "extra_attempts", "faults_gate_of", "finding_spec", "judge_try", "latest_matching_run", "read_results",
            "record_replay", "replay_finding"]

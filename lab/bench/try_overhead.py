@@ -29,9 +29,13 @@ def needed_settle_s(run: dict) -> float:
 
 
 def run_overhead_s(run_dir: Path) -> tuple[str, float] | None:
-    """(how the lab started, overhead without a reset) of one run; None for a run without a judgement."""
+    """(how the lab started, overhead without a reset) of one run; None for a run without a judgement, or one
+    interrupted or stopped by a lab failure (it did not pay for a whole try)."""
     spec_path, results_path = run_dir / SPEC_FILE, run_dir / RESULTS_FILE
     if not spec_path.exists() or not results_path.exists() or not (run_dir / RUN_FILE).exists():
+        return None
+    results = json.loads(results_path.read_text())
+    if results.get("interrupted") or results.get("lab_error"):
         return None
     spec = read_spec(run_dir)
     run = json.loads((run_dir / RUN_FILE).read_text())

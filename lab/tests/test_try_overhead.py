@@ -34,3 +34,9 @@ def test_a_run_without_a_judgement_has_no_overhead(tmp_path: Path) -> None:
     run_dir = _run_dir(tmp_path, {}, "fresh", 10.0)
     (run_dir / "results.json").unlink()
     assert run_overhead_s(run_dir) is None
+
+
+def test_an_interrupted_run_did_not_pay_for_a_whole_try(tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path, {"main_end_wall": 500.0, "settled_wall": 510.0}, "fresh", 30.0)
+    (run_dir / "results.json").write_text('{"interrupted": true}')
+    assert run_overhead_s(run_dir) is None

@@ -17,7 +17,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from cluster import db_template
+from cluster import broker_queues, db_template
 from cluster import images as lab_images
 from cluster.backends import make_backend
 from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
@@ -191,20 +191,9 @@ class Cluster:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # ------------------------------------------------------------ readiness
-    def rpc_consumers(self) -> dict[str, int]:
-        """Consumers per RabbitMQ queue, read with rabbitmqctl inside the broker; {} when it cannot answer."""
-        try:
-            result = self.container("broker").exec_run(
-                ["rabbitmqctl", "list_queues", "-q", "--formatter", "json", "name", "consumers"],
-                environment={"RABBITMQ_NODENAME": "rabbit@localhost"})
-        except (LabError, docker.errors.APIError):
-            return {}
-        if result.exit_code != 0:
-            return {}
-        try:
-            return {q["name"]: int(q["consumers"]) for q in json.loads(result.output)}
-        except (ValueError, KeyError, TypeError):
-            return {}
+    def rpc_consumers(self, queues: list[str] | None = None) -> dict[str, int]:
+        """Consumers per RabbitMQ queue; {} when the broker cannot answer (cluster.broker_queues)."""
+        return broker_queues.consumers(self, queues)
 
     def api_answers(self, node: str, timeout: float = 3.0) -> bool:
         try:
@@ -215,7 +204,8 @@ class Cluster:
     def health(self) -> dict[str, bool]:
         """Is each node really serving: APIs answer, engines/executors/notifiers consume their RPC queue."""
         nodes = self.nodes()
-        consumers = self.rpc_consumers() if any(n.role in RPC_TOPICS for n in nodes) else {}
+        queues = [f"{RPC_TOPICS[n.role]}.{n.name}" for n in nodes if n.role in RPC_TOPICS]
+        consumers = self.rpc_consumers(queues) if queues else {}
         verdicts = {}
         for node in nodes:
             if not node.running:

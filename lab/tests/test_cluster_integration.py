@@ -59,6 +59,18 @@ def test_node_identity_is_the_oslo_host(shared_cluster: Cluster) -> None:
         assert queues.get(f"{topic}.{node}", 0) >= 1, queues
 
 
+def test_the_amqp_consumer_count_agrees_with_rabbitmqctl(shared_cluster: Cluster) -> None:
+    """The readiness poll asks over AMQP; a broken script would hide behind the rabbitmqctl fallback."""
+    from cluster import broker_queues
+
+    names = ["mistral_engine.engine-1", "mistral_executor.executor-2", "mistral_executor.no-such-node"]
+    asked = broker_queues.amqp_consumers(shared_cluster, names)
+    assert asked is not None, "the witness could not ask the broker"
+    listed = broker_queues.rabbitmqctl_consumers(shared_cluster)
+    assert asked == {name: listed.get(name, 0) for name in names}
+    assert asked["mistral_engine.engine-1"] >= 1 and asked["mistral_executor.no-such-node"] == 0
+
+
 def test_workflow_succeeds_through_each_api_node(shared_cluster: Cluster) -> None:
     states = run_through_every_api(shared_cluster)
     assert states == {"api-1": "SUCCESS", "api-2": "SUCCESS"}

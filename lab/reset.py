@@ -1,10 +1,12 @@
 """`mistral-lab reset`: a running lab back to the state a fresh `up` leaves, in seconds instead of a new cluster.
 
 In order: heal every fault (nemesis.heal: paused and stopped nodes, network rules, RPC rules, clock offsets),
-scale each role back to its count at `up` without waiting for the new nodes, kill every Mistral node, load the database from its
-template (cluster.db_template), delete the broker's queues and exchanges (its virtual host, recreated empty),
-empty the witness log, start the Mistral nodes again and wait until each serves. What "as fresh" means is
-pinned down by lab/tests/test_reset_integration.py, which compares a reset lab with a fresh one.
+scale each role back to its count at `up` without waiting for the new nodes, stop every Mistral server
+(cluster.warm_restart: SIGKILL to the server inside its container, or the container when that cannot); then,
+side by side, load the database from its template (cluster.db_template), delete the broker's queues and
+exchanges (its virtual host, recreated empty) and empty the witness log; start a fresh Mistral server in
+every node and wait until each serves. What "as fresh" means is pinned down by
+lab/tests/test_reset_integration.py, which compares a reset lab with a fresh one.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable
 
 import requests
 
-from cluster import db_template
+from cluster import db_template, warm_restart
 from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.images import Images
@@ -54,6 +56,7 @@ class ResetReport:
 
     timings: dict[str, float] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
+    cold: list[str] = field(default_factory=list)  # nodes restarted with their container, not warm
 
     @property
     def total_s(self) -> float:
@@ -81,11 +84,16 @@ def reset_lab(cluster: Cluster, report: Report = _noop, ready_timeout: float = 1
                                                       restore_scale=False))
     step("scale to the topology at up", lambda: _restore_up_counts(cluster, report))
     mistral = [name for name, _ in cluster.topology().mistral_nodes()]
-    step("stop Mistral nodes", lambda: _each(mistral, cluster.kill))
-    step("database from its template", lambda: _reset_database(cluster, topology.db, template))
-    step("broker queues and exchanges", lambda: _exec(cluster, "broker", BROKER_RESET_SCRIPT))
-    step("witness log", lambda: _reset_witness(cluster))
-    step("start Mistral nodes", lambda: _each(mistral, cluster.start))
+    stopped: dict[str, str] = {}
+    step("stop Mistral servers", lambda: _each(mistral, lambda node: stopped.__setitem__(
+        node, warm_restart.stop_server(cluster, node))))
+    step("database, broker and witness log", lambda: _in_parallel([
+        lambda: _reset_database(cluster, topology.db, template),
+        lambda: _exec(cluster, "broker", BROKER_RESET_SCRIPT),
+        lambda: _reset_witness(cluster)]))
+    step("start Mistral servers", lambda: _each(mistral, lambda node: warm_restart.start_server(
+        cluster, node, stopped[node])))
+    done.cold = sorted(node for node, how in stopped.items() if how == warm_restart.COLD)
     step("ready", lambda: cluster.wait_ready(report, timeout=ready_timeout))
     return done
 
@@ -124,6 +132,13 @@ def _each(nodes: list[str], action: Callable[[str], None]) -> None:
     """One Docker call per node, in parallel: a reset waits for the slowest node, not their sum."""
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
         list(pool.map(action, nodes))
+
+
+def _in_parallel(actions: list[Callable[[], object]]) -> None:
+    """Three containers, three independent resets: the step waits for the slowest (the database load)."""
+    with ThreadPoolExecutor(max_workers=len(actions)) as pool:
+        for future in [pool.submit(action) for action in actions]:
+            future.result()
 
 
 def _reset_database(cluster: Cluster, db: str, template: Path) -> None:

@@ -11,7 +11,9 @@ esac
 CONF="--config-file /etc/mistral/mistral.conf --config-file /tmp/node.conf"
 # In-process faults start cleared: an RPC rule (crash-after above all) must not outlive the process it was
 # meant for, and no strobe loop survives a restart. A clock offset stays: a skewed node stays skewed.
-rm -f /run/lab-rpc/rules.json /run/lab-rpc/rules.json.tmp /run/lab-rpc/state.json /run/lab-clock/strobe.pid
+# The warm launcher's files too: a pid kept from the container's last life would name another process.
+rm -f /run/lab-rpc/rules.json /run/lab-rpc/rules.json.tmp /run/lab-rpc/state.json /run/lab-clock/strobe.pid \
+  /run/mistral-server-warm.pid /run/mistral-server-warm.held
 mkdir -p /run/lab-rpc /run/lab-clock
 # libfaketime (the `clock` fault) in the Mistral server only, never in db-init or docker exec shells. It
 # reads its offset from FAKETIME_TIMESTAMP_FILE (absent or +0: true time) at most once a second, and leaves
@@ -36,6 +38,11 @@ case "$MISTRAL_ROLE" in
     exec mistral-db-manage $CONF populate ;;
   api|engine|executor|notifier)
     preload_faketime
+    # mistral-server-warm (warm_start.py) imports Mistral once and forks mistral-server from there, so
+    # `mistral-lab reset` restarts the server without paying its imports again; 0 runs mistral-server itself.
+    if [ "${MISTRAL_LAB_WARM_START:-1}" != 0 ]; then
+      exec python3 /usr/local/bin/mistral-server-warm --server "$MISTRAL_ROLE" $CONF
+    fi
     exec mistral-server --server "$MISTRAL_ROLE" $CONF ;;
   *)
     echo "unknown MISTRAL_ROLE $MISTRAL_ROLE" >&2; exit 2 ;;

@@ -16,6 +16,7 @@ from cluster.topology import Topology
 
 API_PORT = 8989
 WITNESS_PORT = 7777
+DB_PORTS = {"mariadb": 3306, "postgres": 5432}
 LABEL_ROLE = "mistral-lab.role"
 LABEL_NODE = "mistral-lab.node"
 
@@ -107,7 +108,8 @@ def _mistral_service(name: str, role: str, topology: Topology, images: Images) -
     service = _base_service(name, role, images.mistral, topology.name)
     service.update(
         environment={"MISTRAL_ROLE": role, "MISTRAL_NODE": name,
-                     "MISTRAL_LAB_WITNESS_URL": f"http://witness:{WITNESS_PORT}"},
+                     "MISTRAL_LAB_WITNESS_URL": f"http://witness:{WITNESS_PORT}",
+                     "MISTRAL_LAB_WAIT_FOR": "broker:5672"},
         volumes=["./mistral.conf:/etc/mistral/mistral.conf:ro"],
         cap_add=["NET_ADMIN"],
         stop_grace_period="60s",
@@ -117,9 +119,18 @@ def _mistral_service(name: str, role: str, topology: Topology, images: Images) -
     if role != "db-init":
         service["depends_on"] = {
             "db-init": {"condition": "service_completed_successfully"},
-            "broker": {"condition": "service_healthy"},
+            # Started, not healthy: the node imports Mistral while RabbitMQ boots (about 13 s on 2 cores) and
+            # its launcher starts the server once the broker listens (MISTRAL_LAB_WAIT_FOR, first start only).
+            "broker": {"condition": "service_started"},
         }
     return service
+
+
+def _start_beside_the_database(service: dict, db: str) -> None:
+    """With a template the schema is in place once the database listens (the template loads before it takes
+    TCP connections): the node starts beside the database too, and its launcher waits for both to listen."""
+    service["depends_on"] = {"db": {"condition": "service_started"}, "broker": {"condition": "service_started"}}
+    service["environment"]["MISTRAL_LAB_WAIT_FOR"] = f"db:{DB_PORTS[db]},broker:5672"
 
 
 def compose_document(topology: Topology, images: Images, passwords: dict[str, str],
@@ -131,7 +142,10 @@ def compose_document(topology: Topology, images: Images, passwords: dict[str, st
         "broker": {
             **_base_service("broker", "broker", images.infra, project),
             "command": ["/usr/local/bin/rabbitmq.sh"],
-            "environment": {"RABBITMQ_NODENAME": "rabbit@localhost"},
+            # No scheduler busy-waiting: Erlang spins idle schedulers by default, CPU the 2-core lab's
+            # Mistral processes need (the broker's boot and every quiet moment of a run).
+            "environment": {"RABBITMQ_NODENAME": "rabbit@localhost",
+                            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none"},
             "volumes": ["./rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro"],
             # A TCP connect, not `rabbitmq-diagnostics check_port_listener` (the same fact): that boots an Erlang
             # VM, about a second of CPU every 2 s for the lab's whole life on a 2-core machine.
@@ -159,6 +173,8 @@ def compose_document(topology: Topology, images: Images, passwords: dict[str, st
         services["db-init"]["environment"]["MISTRAL_LAB_DB_TEMPLATE"] = "1"
     for name, role in topology.mistral_nodes():
         services[name] = _mistral_service(name, role, topology, images)
+        if db_template is not None:
+            _start_beside_the_database(services[name], topology.db)
     return {"name": project, "services": services, "volumes": {"dbdata": {}, "witness": {}}}
 
 

@@ -120,3 +120,41 @@ def test_a_server_killed_by_a_crash_kills_the_launcher_with_the_same_signal(laun
     server, *_ = _servers(run, 1)[0]
     os.kill(int(server), signal.SIGKILL)  # what an RPC fault's crash-after does to mistral-server
     assert process.wait(timeout=20) == -signal.SIGKILL
+
+
+def _module(run: Path):
+    import importlib.util
+
+    os.environ["MISTRAL_LAB_RUN_DIR"] = str(run)
+    try:
+        spec = importlib.util.spec_from_file_location("warm_start", LAUNCHER)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        del os.environ["MISTRAL_LAB_RUN_DIR"]
+    return module
+
+
+def test_the_first_start_waits_for_the_broker_to_listen_and_a_restart_does_not(tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    import socket
+    import threading
+
+    module = _module(tmp_path)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    monkeypatch.setenv("MISTRAL_LAB_WAIT_FOR", f"127.0.0.1:{port}")
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    threading.Timer(1.0, lambda: (listener.bind(("127.0.0.1", port)), listener.listen())).start()
+    started = time.monotonic()
+    module.wait_for_peers()
+    waited = time.monotonic() - started
+    listener.close()
+    assert 0.8 < waited < 10, f"it waited {waited:.1f} s for a broker that listened after 1 s"
+    monkeypatch.setenv("MISTRAL_LAB_WAIT_FOR_S", "30")
+    started = time.monotonic()
+    module.wait_for_peers()  # nothing listens now, but this container has started before
+    assert time.monotonic() - started < 0.5

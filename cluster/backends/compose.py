@@ -68,7 +68,9 @@ class ComposeBackend(ContainerOps):
         """Remove containers, networks and volumes of this project; idempotent, works after a lab crash."""
         if self.compose_file.exists():
             try:
-                self._compose().compose.down(volumes=True, remove_orphans=True, timeout=5, quiet=True)
+                # No grace: the volumes go too, so nothing a graceful stop saves survives (the witness, PID 1
+                # without a handler, waited out every second of it: 5.5 s per down).
+                self._compose().compose.down(volumes=True, remove_orphans=True, timeout=0, quiet=True)
             except Exception as exc:  # fall through to label-based cleanup; it is what really counts
                 report(f"compose down failed ({exc.__class__.__name__}); removing by label")
         self._remove_by_label()

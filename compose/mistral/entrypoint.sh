@@ -43,6 +43,16 @@ case "$MISTRAL_ROLE" in
     if [ "${MISTRAL_LAB_WARM_START:-1}" != 0 ]; then
       exec python3 /usr/local/bin/mistral-server-warm --server "$MISTRAL_ROLE" $CONF
     fi
+    # Without the launcher, the same first-start wait for MISTRAL_LAB_WAIT_FOR (see warm_start.py), in bash.
+    if [ ! -f /run/mistral-server.started ]; then
+      for peer in $(echo "${MISTRAL_LAB_WAIT_FOR:-}" | tr ',' ' '); do
+        i=0
+        until bash -c "exec 3<>/dev/tcp/${peer%:*}/${peer##*:}" 2>/dev/null || [ "$i" -ge 900 ]; do
+          i=$((i + 1)); sleep 0.2
+        done
+      done
+      touch /run/mistral-server.started
+    fi
     exec mistral-server --server "$MISTRAL_ROLE" $CONF ;;
   *)
     echo "unknown MISTRAL_ROLE $MISTRAL_ROLE" >&2; exit 2 ;;

@@ -116,6 +116,30 @@ class Launcher:
         sys.exit(os.waitstatus_to_exitcode(status))
 
 
+def wait_for_peers(first_start_marker: str = f"{RUN}/mistral-server-warm.started") -> None:
+    """At a container's first start only, wait until each MISTRAL_LAB_WAIT_FOR host:port takes a connection.
+
+    `up` starts the Mistral containers beside the broker (not after it is healthy) so their imports overlap its
+    boot; the server itself starts once the broker listens. A restart of the container (a kill fault, a heal)
+    does not wait: Mistral's own reconnecting is what a fault there tests."""
+    import socket
+
+    peers = [p for p in os.environ.get("MISTRAL_LAB_WAIT_FOR", "").split(",") if p]
+    if os.path.exists(first_start_marker) or not peers:
+        return
+    deadline = time.monotonic() + float(os.environ.get("MISTRAL_LAB_WAIT_FOR_S", "180"))
+    for peer in peers:
+        host, port = peer.rsplit(":", 1)
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+    with open(first_start_marker, "w", encoding="utf-8") as marker:
+        marker.write("started\n")
+
+
 def main() -> None:
     import mistral.cmd.launch  # noqa: F401  the point of this launcher: imported once, before any fork
 
@@ -126,6 +150,7 @@ def main() -> None:
     signal.signal(signal.SIGUSR2, launcher.on_release)
     with open(PID_FILE, "w", encoding="utf-8") as handle:
         handle.write(f"{os.getpid()}\n")
+    wait_for_peers()
     launcher.fork_server()
     launcher.serve()
 

@@ -156,7 +156,9 @@ def compose_document(topology: Topology, images: Images, passwords: dict[str, st
         # Outside every fault's reach: no NET_ADMIN, never a nemesis target.
         "witness": {
             **_base_service("witness", "witness", images.mistral, project),
-            "entrypoint": ["python3", "/opt/witness/witness_server.py", "--log", "/witness/witness.jsonl"],
+            # Under tini like every node: as PID 1 python ignores SIGTERM, so each stop waited out its grace.
+            "entrypoint": ["/usr/bin/tini", "--", "python3", "/opt/witness/witness_server.py",
+                           "--log", "/witness/witness.jsonl"],
             "command": [],
             "volumes": [f"{COMPOSE_DIR / 'witness'}:/opt/witness:ro", "witness:/witness"],
             "ports": [f"127.0.0.1::{WITNESS_PORT}"],

@@ -165,7 +165,9 @@ def test_stack_uses_configs_not_bind_mounts_and_host_ports(tmp_path: Path) -> No
     assert "ports" not in doc["services"]["engine-1"]
     assert doc["services"]["db"]["volumes"] == ["dbdata:/var/lib/mysql"]
     assert doc["services"]["witness"]["volumes"] == ["witness:/witness"]
-    assert doc["services"]["witness"]["configs"][0]["target"] == "/opt/witness/witness_server.py"
+    # both scripts of compose/witness: the server, and the AMQP consumer count the ready poll runs in it
+    assert [c["target"] for c in doc["services"]["witness"]["configs"]] == [
+        "/opt/witness/witness_server.py", "/opt/witness/queue_consumers.py"]
     assert doc["services"]["broker"]["configs"][0]["target"] == "/etc/rabbitmq/rabbitmq.conf"
     names = {config["name"] for config in doc["configs"].values()}
     assert all(name.startswith("s_") for name in names)

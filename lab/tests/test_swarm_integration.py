@@ -61,6 +61,10 @@ def test_status_shows_healthy_nodes_and_their_swarm_node(swarm_lab) -> None:
     assert all(node["url"].startswith("http://127.0.0.1:") for node in document["nodes"] if node["role"] == "api")
     queues = cluster.rpc_consumers()
     assert queues.get("mistral_executor.executor-2", 0) >= 1  # node identity survives the stack
+    from cluster import broker_queues  # the ready poll's AMQP way works in a stack too (its script is a config)
+
+    assert broker_queues.amqp_consumers(cluster, ["mistral_executor.executor-2"]) == {
+        "mistral_executor.executor-2": queues["mistral_executor.executor-2"]}
 
 
 def test_workflow_succeeds_through_each_api_node(swarm_lab) -> None:

@@ -207,12 +207,14 @@ def stack_document(topology: Topology, images: Images, passwords: dict[str, str]
     source = compose_document(topology, images, passwords)["services"]
     stack = topology.name
     files = {"mistral_conf": state / "mistral.conf", "rabbitmq_conf": state / "rabbitmq.conf",
-             "witness_server": witness_dir / "witness_server.py"}
+             "witness_server": witness_dir / "witness_server.py",
+             "queue_consumers": witness_dir / "queue_consumers.py"}
     configs = {key: {"name": content_name(stack, key, path.read_bytes()) if path.exists() else f"{stack}_{key}",
                      "file": str(path)} for key, path in files.items()}
-    mounts = {"./mistral.conf:/etc/mistral/mistral.conf:ro": ("mistral_conf", "/etc/mistral/mistral.conf"),
-              "./rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro": ("rabbitmq_conf", "/etc/rabbitmq/rabbitmq.conf"),
-              f"{witness_dir}:/opt/witness:ro": ("witness_server", "/opt/witness/witness_server.py")}
+    mounts = {"./mistral.conf:/etc/mistral/mistral.conf:ro": [("mistral_conf", "/etc/mistral/mistral.conf")],
+              "./rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro": [("rabbitmq_conf", "/etc/rabbitmq/rabbitmq.conf")],
+              f"{witness_dir}:/opt/witness:ro": [("witness_server", "/opt/witness/witness_server.py"),
+                                                 ("queue_consumers", "/opt/witness/queue_consumers.py")]}
     services = {}
     for name, service in source.items():
         out = {key: value for key, value in service.items()
@@ -220,7 +222,7 @@ def stack_document(topology: Topology, images: Images, passwords: dict[str, str]
         out["volumes"] = [v for v in service.get("volumes", []) if v not in mounts]
         if not out["volumes"]:
             del out["volumes"]
-        used = [mounts[v] for v in service.get("volumes", []) if v in mounts]
+        used = [pair for v in service.get("volumes", []) if v in mounts for pair in mounts[v]]
         if used:
             out["configs"] = [{"source": key, "target": target, "mode": 0o444} for key, target in used]
         if "ports" in service:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import configparser
 import io
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -109,7 +110,9 @@ def _mistral_service(name: str, role: str, topology: Topology, images: Images) -
     service.update(
         environment={"MISTRAL_ROLE": role, "MISTRAL_NODE": name,
                      "MISTRAL_LAB_WITNESS_URL": f"http://witness:{WITNESS_PORT}",
-                     "MISTRAL_LAB_WAIT_FOR": "broker:5672"},
+                     "MISTRAL_LAB_WAIT_FOR": "broker:5672",
+                     # 0 in the lab's environment at `up`: mistral-server itself, no warm launcher
+                     "MISTRAL_LAB_WARM_START": "0" if os.environ.get("MISTRAL_LAB_WARM_START") == "0" else "1"},
         volumes=["./mistral.conf:/etc/mistral/mistral.conf:ro"],
         cap_add=["NET_ADMIN"],
         stop_grace_period="60s",

@@ -60,3 +60,25 @@ def test_a_lab_with_a_template_mounts_it_read_only_and_db_init_skips_the_migrati
     assert services["db"]["environment"]["DB_TEMPLATE"] == "/template.sql"
     assert services["db-init"]["environment"]["MISTRAL_LAB_DB_TEMPLATE"] == "1"
     assert services["api-1"]["environment"].get("MISTRAL_LAB_DB_TEMPLATE") is None
+
+
+@pytest.mark.parametrize("db, port", [("mariadb", 3306), ("postgres", 5432)])
+def test_with_a_template_mistral_starts_beside_the_database_and_waits_for_it_to_listen(tmp_path: Path, db: str,
+                                                                                       port: int) -> None:
+    topology = Topology(name="t", db=db)
+    plain = compose_document(topology, IMAGES, PASSWORDS)["services"]["engine-1"]
+    assert plain["depends_on"]["db-init"] == {"condition": "service_completed_successfully"}  # a migration first
+    assert plain["environment"]["MISTRAL_LAB_WAIT_FOR"] == "broker:5672"
+    loaded = compose_document(topology, IMAGES, PASSWORDS, tmp_path / "t.sql")["services"]["engine-1"]
+    assert loaded["depends_on"] == {"db": {"condition": "service_started"}, "broker": {"condition": "service_started"}}
+    assert loaded["environment"]["MISTRAL_LAB_WAIT_FOR"] == f"db:{port},broker:5672"
+
+
+def test_the_warm_launcher_is_on_unless_the_lab_runs_with_it_off(monkeypatch) -> None:
+    topology = Topology(name="t")
+    monkeypatch.delenv("MISTRAL_LAB_WARM_START", raising=False)
+    assert compose_document(topology, IMAGES, PASSWORDS)["services"]["api-1"]["environment"][
+        "MISTRAL_LAB_WARM_START"] == "1"
+    monkeypatch.setenv("MISTRAL_LAB_WARM_START", "0")
+    assert compose_document(topology, IMAGES, PASSWORDS)["services"]["api-1"]["environment"][
+        "MISTRAL_LAB_WARM_START"] == "0"

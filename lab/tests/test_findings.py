@@ -34,7 +34,10 @@ def test_the_seeded_catalogue_loads_and_every_spec_builds() -> None:
                           "retry-duplicates-non-idempotent-action", "lost-result-after-engine-scale-down",
                           "join-stuck-after-engine-scale-down"}
     for finding in found.values():
-        assert finding.mistral_version == "23.0.0" and 0 < finding.reproduced <= finding.tries, finding.id
+        # The last recorded replay as measured: it may have reproduced nothing (lost-result, 0 of 3 on
+        # 2026-12-07), which the README's table shows; the finding still names where it was first seen.
+        assert finding.mistral_version == "23.0.0" and 0 <= finding.reproduced <= finding.tries, finding.id
+        assert finding.tries > 0 and finding.first_seen.get("date") and finding.first_seen.get("run"), finding.id
         spec = finding_spec(finding, finding.seed)
         assert spec.seed == finding.seed and spec.mistral_version == "23.0.0"
         plan = planned_schedule(build_parts(spec, "x")[1], spec.time_limit_s)

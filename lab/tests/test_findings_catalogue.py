@@ -24,7 +24,9 @@ GRANDFATHERED = {("stuck-after-engine-scale-down", "cef8a9e")}
 # ---------------------------------------------------------------- the text against the figures
 def test_no_committed_finding_contradicts_its_recorded_reproductions() -> None:
     findings = load_catalogue(DEFAULT_DIR)
-    assert findings and all(f.reproduced > 0 for f in findings)  # every finding has been reproduced
+    # Every finding was seen in a run (first_seen); its last recorded replay is kept as measured, even when it
+    # reproduced nothing (lost-result, 0 of 3 on 2026-12-07: the README's table shows it below its min_rate).
+    assert findings and all((f.first_seen or {}).get("run") for f in findings)
     problems = [p for f in findings for p in contradictions(f)]
     assert problems == []
 

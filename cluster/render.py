@@ -105,14 +105,13 @@ def _health(test: list[str]) -> dict:
     return {"test": ["CMD", *test], "interval": "2s", "timeout": "10s", "retries": 60, "start_period": "5s"}
 
 
-def _mistral_service(name: str, role: str, topology: Topology, images: Images) -> dict:
+def _mistral_service(name: str, role: str, topology: Topology, images: Images, warm_start: bool = True) -> dict:
     service = _base_service(name, role, images.mistral, topology.name)
     service.update(
         environment={"MISTRAL_ROLE": role, "MISTRAL_NODE": name,
                      "MISTRAL_LAB_WITNESS_URL": f"http://witness:{WITNESS_PORT}",
                      "MISTRAL_LAB_WAIT_FOR": "broker:5672",
-                     # 0 in the lab's environment at `up`: mistral-server itself, no warm launcher
-                     "MISTRAL_LAB_WARM_START": "0" if os.environ.get("MISTRAL_LAB_WARM_START") == "0" else "1"},
+                     "MISTRAL_LAB_WARM_START": "1" if warm_start else "0"},
         volumes=["./mistral.conf:/etc/mistral/mistral.conf:ro"],
         cap_add=["NET_ADMIN"],
         stop_grace_period="60s",
@@ -136,8 +135,19 @@ def _start_beside_the_database(service: dict, db: str) -> None:
     service["environment"]["MISTRAL_LAB_WAIT_FOR"] = f"db:{DB_PORTS[db]},broker:5672"
 
 
+def warm_start_decision(state: Path) -> bool:
+    """Whether the lab's Mistral nodes run the warm launcher: `MISTRAL_LAB_WARM_START=0` at the first render
+    turns it off, and the lab keeps that decision (`warm-start` in its state dir), so a later scale or heal
+    from another shell never mixes the two kinds of node."""
+    path = state / "warm-start"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text("0" if os.environ.get("MISTRAL_LAB_WARM_START") == "0" else "1")
+    return path.read_text().strip() != "0"
+
+
 def compose_document(topology: Topology, images: Images, passwords: dict[str, str],
-                     db_template: Path | None = None) -> dict:
+                     db_template: Path | None = None, warm_start: bool = True) -> dict:
     """The compose project; with `db_template` the database starts from that dump and db-init only checks."""
     project = topology.name
     services: dict[str, dict] = {
@@ -177,7 +187,7 @@ def compose_document(topology: Topology, images: Images, passwords: dict[str, st
     if db_template is not None:
         services["db-init"]["environment"]["MISTRAL_LAB_DB_TEMPLATE"] = "1"
     for name, role in topology.mistral_nodes():
-        services[name] = _mistral_service(name, role, topology, images)
+        services[name] = _mistral_service(name, role, topology, images, warm_start)
         if db_template is not None:
             _start_beside_the_database(services[name], topology.db)
     return {"name": project, "services": services, "volumes": {"dbdata": {}, "witness": {}}}
@@ -191,7 +201,7 @@ def write_cluster_files(state: Path, topology: Topology, images: Images,
     (state / "mistral.conf").write_text(mistral_conf(topology, passwords))
     (state / "rabbitmq.conf").write_text(rabbitmq_conf(passwords))
     compose_file = state / "compose.yaml"
-    document = compose_document(topology, images, passwords, db_template)
+    document = compose_document(topology, images, passwords, db_template, warm_start_decision(state))
     compose_file.write_text(yaml.safe_dump(document, sort_keys=False))
     topology.save(state / "topology.json")
     (state / "images.json").write_text(json.dumps({"mistral": images.mistral, "infra": images.infra}))

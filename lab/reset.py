@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import requests
 
@@ -84,13 +84,13 @@ def reset_lab(cluster: Cluster, report: Report = _noop, ready_timeout: float = 1
                                                       restore_scale=False))
     step("scale to the topology at up", lambda: _restore_up_counts(cluster, report))
     mistral = [name for name, _ in cluster.topology().mistral_nodes()]
-    stopped: dict[str, str] = {}
-    step("stop Mistral servers", lambda: _each(mistral, lambda node: stopped.__setitem__(
-        node, warm_restart.stop_server(cluster, node))))
-    step("database, broker and witness log", lambda: _in_parallel([
+    stopped: dict[str, str] = step(  # type: ignore[assignment]
+        "stop Mistral servers", lambda: _each(mistral, lambda node: warm_restart.stop_server(cluster, node)))
+    # Three containers, three independent resets: the step waits for the slowest (the database load).
+    step("database, broker and witness log", lambda: _each([
         lambda: _reset_database(cluster, topology.db, template),
         lambda: _exec(cluster, "broker", BROKER_RESET_SCRIPT),
-        lambda: _reset_witness(cluster)]))
+        lambda: _reset_witness(cluster)], lambda reset: reset()))
     step("start Mistral servers", lambda: _each(mistral, lambda node: warm_restart.start_server(
         cluster, node, stopped[node])))
     done.cold = sorted(node for node, how in stopped.items() if how == warm_restart.COLD)
@@ -128,17 +128,10 @@ def _restore_up_counts(cluster: Cluster, report: Report) -> None:
     save_baseline(cluster, {})  # nothing left for a later heal to scale back
 
 
-def _each(nodes: list[str], action: Callable[[str], None]) -> None:
-    """One Docker call per node, in parallel: a reset waits for the slowest node, not their sum."""
-    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        list(pool.map(action, nodes))
-
-
-def _in_parallel(actions: list[Callable[[], object]]) -> None:
-    """Three containers, three independent resets: the step waits for the slowest (the database load)."""
-    with ThreadPoolExecutor(max_workers=len(actions)) as pool:
-        for future in [pool.submit(action) for action in actions]:
-            future.result()
+def _each(items: list[Any], action: Callable[[Any], object]) -> dict[Any, object]:
+    """`action` on every item in parallel, {item: result}: a reset waits for the slowest, not their sum."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return dict(zip(items, pool.map(action, items)))
 
 
 def _reset_database(cluster: Cluster, db: str, template: Path) -> None:

@@ -74,11 +74,18 @@ def test_with_a_template_mistral_starts_beside_the_database_and_waits_for_it_to_
     assert loaded["environment"]["MISTRAL_LAB_WAIT_FOR"] == f"db:{port},broker:5672"
 
 
-def test_the_warm_launcher_is_on_unless_the_lab_runs_with_it_off(monkeypatch) -> None:
+def test_the_warm_launcher_is_on_unless_the_lab_was_first_rendered_with_it_off(tmp_path: Path, monkeypatch) -> None:
+    from cluster.render import warm_start_decision
+
     topology = Topology(name="t")
-    monkeypatch.delenv("MISTRAL_LAB_WARM_START", raising=False)
     assert compose_document(topology, IMAGES, PASSWORDS)["services"]["api-1"]["environment"][
         "MISTRAL_LAB_WARM_START"] == "1"
-    monkeypatch.setenv("MISTRAL_LAB_WARM_START", "0")
-    assert compose_document(topology, IMAGES, PASSWORDS)["services"]["api-1"]["environment"][
+    assert compose_document(topology, IMAGES, PASSWORDS, warm_start=False)["services"]["api-1"]["environment"][
         "MISTRAL_LAB_WARM_START"] == "0"
+    monkeypatch.delenv("MISTRAL_LAB_WARM_START", raising=False)
+    assert warm_start_decision(tmp_path / "on") is True
+    monkeypatch.setenv("MISTRAL_LAB_WARM_START", "0")
+    assert warm_start_decision(tmp_path / "off") is False
+    assert warm_start_decision(tmp_path / "on") is True, "a lab keeps the decision of its first render"
+    monkeypatch.delenv("MISTRAL_LAB_WARM_START")
+    assert warm_start_decision(tmp_path / "off") is False

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from cluster.errors import LabError
 from cluster.images import Images
-from cluster.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, compose_document
+from cluster.render import API_PORT, LABEL_NODE, LABEL_ROLE, WITNESS_PORT, compose_document, warm_start_decision
 from cluster.topology import Topology
 
 STACK_LABEL = "com.docker.stack.namespace"
@@ -204,7 +204,7 @@ def stack_document(topology: Topology, images: Images, passwords: dict[str, str]
     per node with one replica and no restarts (a killed node stays down until the nemesis or `heal` starts
     it), endpoint mode dnsrr (the service name resolves to the task's own address, so a partition by
     address cuts exactly one node), host-mode ports, configs instead of bind mounts, an attachable overlay."""
-    source = compose_document(topology, images, passwords)["services"]
+    source = compose_document(topology, images, passwords, warm_start=warm_start_decision(state))["services"]
     stack = topology.name
     files = {"mistral_conf": state / "mistral.conf", "rabbitmq_conf": state / "rabbitmq.conf",
              "witness_server": witness_dir / "witness_server.py",

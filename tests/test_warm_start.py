@@ -158,3 +158,15 @@ def test_the_first_start_waits_for_the_broker_to_listen_and_a_restart_does_not(t
     started = time.monotonic()
     module.wait_for_peers()  # nothing listens now, but this container has started before
     assert time.monotonic() - started < 0.5
+
+
+def test_a_forked_server_of_an_eventlet_release_gets_a_hub_of_its_own(tmp_path: Path, monkeypatch) -> None:
+    import types
+
+    module = _module(tmp_path)
+    monkeypatch.delitem(sys.modules, "eventlet.hubs", raising=False)
+    assert module.fresh_event_hub() is False  # 21.0.0 and later: no eventlet, nothing to do
+    calls: list[tuple] = []
+    monkeypatch.setitem(sys.modules, "eventlet.hubs", types.SimpleNamespace(use_hub=lambda *a: calls.append(a)))
+    assert module.fresh_event_hub() is True
+    assert calls == [()]  # the default hub, built anew on the child's first green call

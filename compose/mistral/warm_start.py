@@ -60,6 +60,7 @@ class Launcher:
                 pass
             for signum in (*FORWARDED, signal.SIGUSR1, signal.SIGUSR2):
                 signal.signal(signum, signal.SIG_DFL)
+            fresh_event_hub()
             from mistral.cmd import launch
 
             sys.argv = ["mistral-server", *self.argv]
@@ -114,6 +115,18 @@ class Launcher:
                 signal.signal(signum, signal.SIG_DFL)
             _kill(os.getpid(), signum)
         sys.exit(os.waitstatus_to_exitcode(status))
+
+
+def fresh_event_hub() -> bool:
+    """In a forked child of a release that runs on eventlet (before 21.0.0): a hub of its own.
+
+    The launcher's green sleeps made an eventlet hub (an epoll fd, timers) that a fork would share with the
+    child; use_hub() drops it, so the child's first green call builds a new one. True when eventlet is loaded."""
+    hubs = sys.modules.get("eventlet.hubs")
+    if hubs is None:
+        return False
+    hubs.use_hub()
+    return True
 
 
 def wait_for_peers(first_start_marker: str = f"{RUN}/mistral-server-warm.started") -> None:

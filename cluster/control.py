@@ -22,6 +22,7 @@ from cluster import images as lab_images
 from cluster.backends import make_backend
 from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
 from cluster.backends.compose import PROJECT_LABEL, compose_labs
+from cluster.mistral_options import check_overrides
 from cluster.errors import LabError
 from cluster.paths import cluster_dir
 from cluster.render import API_PORT, WITNESS_PORT
@@ -156,9 +157,10 @@ class Cluster:
             check(topology, report)
         if topology.mistral_src is None:
             check_mistral_version(topology.mistral_version)
-        built = lab_images.ensure_images(topology.mistral_version,
-                                         Path(topology.mistral_src) if topology.mistral_src else None, report)
+        source = Path(topology.mistral_src) if topology.mistral_src else None
+        built = lab_images.ensure_images(topology.mistral_version, source, report)
         mark("images")
+        check_overrides(topology.overrides, topology.mistral_version, source)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             backend.render(topology, built)

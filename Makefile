@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test map map-quick
+	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test map map-quick \
+	versions
 
 install: $(VENV)/.installed
 
@@ -86,6 +87,14 @@ map: install
 map-quick: install
 	$(LAB) doctor
 	$(LAB) map --quick $(MAP_DIR)
+
+# The release matrix (docs/findings.md#the-release-matrix): every finding (IDS=... selects) replayed on each column
+# of VERSIONS, TRIES tries asked per cell; OUT=dir resumes the matrix in dir when it holds a versions.json.
+VERSIONS ?= 20.2.0,20.2.0+kombu,21.0.0,22.0.0,23.0.0
+VERSIONS_DIR = $(if $(OUT),$(if $(wildcard $(OUT)/versions.json),--resume $(OUT),--out $(OUT)))
+versions: install
+	$(LAB) doctor
+	$(LAB) findings $(IDS) --versions $(VERSIONS) $(if $(TRIES),--tries $(TRIES)) $(VERSIONS_DIR)
 
 # One scrubbed tar.gz per finding (store/findings/<id>.tar.gz) from its newest stored run that shows it.
 findings-bundles: install

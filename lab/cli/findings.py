@@ -115,11 +115,11 @@ def _table(replays: list, patched: bool, version: str | None, src: Path | None) 
 
 def findings(
     ids: Optional[list[str]] = typer.Argument(None, help="Finding ids (default: every finding in findings/)."),
-    tries: int = typer.Option(3, "--tries", help="Tries asked per finding, on one warm lab reset between tries "
-                              "(--fresh: a new cluster each); every rate is "
-                              "over them. A try counts when its faults gate passed and it reached a verdict; an "
-                              "inconclusive one is replaced, at most N extra attempts; fewer than N conclusive "
-                              "is inconclusive (exit 2)."),
+    tries: Optional[int] = typer.Option(None, "--tries", help="Tries asked per finding (default 3), on one warm "
+                                        "lab reset between tries (--fresh: a new cluster each); every rate is "
+                                        "over them. A try counts when its faults gate passed and it reached a "
+                                        "verdict; an inconclusive one is replaced, at most N extra attempts; fewer "
+                                        "than N conclusive is inconclusive (exit 2)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per finding per line."),
     mistral_version: Optional[str] = typer.Option(None, "--mistral-version",
                                                   help="Replay against this Mistral release (default: each finding's)."),
@@ -130,13 +130,42 @@ def findings(
                                 help="Write tries (asked) and reproduced back into each findings/<id>.yaml; an "
                                      "inconclusive replay records nothing."),
     fresh: bool = typer.Option(False, "--fresh", help="A new cluster for every try instead of a reset warm lab."),
+    versions: Optional[str] = typer.Option(None, "--versions", help="The release matrix: replay on each column "
+                                           "of a comma-separated list, VERSION or VERSION+kombu (adds "
+                                           "DEFAULT.rpc_implementation=kombu), e.g. 20.2.0,20.2.0+kombu,23.0.0; "
+                                           "versions.json and versions.html in --out."),
+    out: Optional[Path] = typer.Option(None, "--out", help="With --versions: the matrix's directory (default "
+                                       "STORE/versions/<time>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Go on with the matrix in DIR: cells already in "
+                                          "its versions.json are skipped (its columns and findings unless given)."),
 ) -> None:
     """Replay catalogued defects: try 1 uses the finding's seed, try k seed + k - 1.
 
     Exit 0 when every finding reproduces in at least its min_rate of the tries asked (2 of 3 by default), 1 when
-    one is below its min_rate, 2 when one is inconclusive (fewer conclusive tries than asked at the cap)."""
-    code = replay_all(list(ids or []), tries, store, as_json, mistral_version, mistral_src, record, fresh=fresh)
+    one is below its min_rate, 2 when one is inconclusive (fewer conclusive tries than asked at the cap).
+
+    With --versions (or --resume) a matrix finding x release, one cell each, written after every cell: exit 0
+    when every cell has a rate (reproduces, below min_rate, gone), 2 when one is inconclusive or cannot run,
+    130 when stopped by Ctrl-C (--resume DIR goes on), 3 for bad input."""
+    if versions is not None or resume is not None or out is not None:
+        raise typer.Exit(_matrix(list(ids or []), versions, tries, out, resume, store, fresh,
+                                 (mistral_version, mistral_src, record, as_json)))
+    code = replay_all(list(ids or []), 3 if tries is None else tries, store, as_json, mistral_version, mistral_src,
+                      record, fresh=fresh)
     raise typer.Exit(code)
+
+
+def _matrix(ids: list[str], versions: str | None, tries: int | None, out: Path | None, resume: Path | None,
+            store: Path, fresh: bool, refused: tuple) -> int:
+    """The release matrix (lab.cli.findings_versions); `refused` are the replay-only flags, which it rejects."""
+    import shlex
+    import sys
+
+    from lab.cli.findings_versions import make_matrix, matrix_conflicts
+
+    matrix_conflicts(*refused)
+    command = "mistral-lab findings " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    return make_matrix(ids, versions, tries, out, resume, store, fresh, command=command.strip())
 
 
 def findings_bundles(

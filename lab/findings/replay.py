@@ -42,10 +42,12 @@ class SourceSpec(TestSpec):
 
 
 def finding_spec(finding: Finding, seed: int, mistral_version: str | None = None,
-                 mistral_src: Path | None = None) -> TestSpec:
-    """The finding's spec at `seed`, against its own Mistral version unless told otherwise."""
+                 mistral_src: Path | None = None, mistral_config: dict[str, str] | None = None) -> TestSpec:
+    """The finding's spec at `seed`, against its own Mistral version unless told otherwise; `mistral_config`
+    (section.option: value) is added to the spec's own options, and wins over them (a release-matrix column)."""
     spec = apply_overrides(load_spec(str(finding.spec)), seed=seed)
     spec.mistral_version = mistral_version or finding.mistral_version
+    spec.mistral_config = {**spec.mistral_config, **(mistral_config or {})}
     if mistral_src is None:
         return spec
     patched = SourceSpec(**spec.to_dict())
@@ -194,7 +196,8 @@ RunFn = Callable[[TestSpec, Path], Any]  # (spec, store) -> an outcome with run_
 
 
 def replay_finding(finding: Finding, tries: int, run_fn: RunFn, store: Path, mistral_version: str | None = None,
-                   mistral_src: Path | None = None, on_try: Callable[[Finding, Try], None] | None = None) -> Replay:
+                   mistral_src: Path | None = None, on_try: Callable[[Finding, Try], None] | None = None,
+                   mistral_config: dict[str, str] | None = None) -> Replay:
     """Run the finding's spec until `tries` tries were conclusive or the cap is reached, each on a fresh cluster:
     attempt 1 with the catalogued seed, attempt k with seed + k - 1. Stops at a Ctrl-C'd run."""
     replay = Replay(finding, tries)
@@ -202,7 +205,8 @@ def replay_finding(finding: Finding, tries: int, run_fn: RunFn, store: Path, mis
         if replay.complete:
             break
         seed = finding.seed + k
-        one = judge_try(finding, seed, run_fn(finding_spec(finding, seed, mistral_version, mistral_src), store))
+        spec = finding_spec(finding, seed, mistral_version, mistral_src, mistral_config)
+        one = judge_try(finding, seed, run_fn(spec, store))
         replay.tries.append(one)
         if on_try is not None:
             on_try(finding, one)

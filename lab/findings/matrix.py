@@ -86,7 +86,7 @@ class Progress:
         mean = sum(self.run_seconds) / len(self.run_seconds) if self.run_seconds else None
         estimate = f"about {_minutes(left * mean)} left for {left} cell(s)" if mean is not None and left else \
             "nothing left" if not left else "no estimate yet"
-        self.say(f"cell {k} of {self.todo}: {key}: {entry['rule'][:200]}; elapsed "
+        self.say(f"cell {k} of {self.todo}: {key}: {entry['rule'][:300]}; elapsed "
                  f"{_minutes(self.clock() - self.started)}, {estimate}")
 
 

@@ -22,6 +22,10 @@ SAFETY = {"duplicate-run", "phantom-run", "missing-run", "lost-start", "failed-b
 CLASSES = tuple(sorted(SAFETY | {"abandoned-action", "lost-result", "errored-inside-promise", "lost-cron-fire", "log",
                                  "unclassified"}))
 HEARTBEAT = "Heartbeat wasn't received"
+# The kombu RPC driver (rpc_implementation = kombu, before 21.0.0) acknowledges after processing: a run_action
+# whose executor was lost is redelivered, flagged, and Mistral's executor fails it rather than run it twice
+# (mistral/executors/default_executor.py, unless the action is safe_rerun).
+REDELIVERED = "was redelivered, but it cannot be re-run safely"
 MARGIN_S = 2.0  # Mistral's timestamps have 1 s resolution
 
 
@@ -218,10 +222,11 @@ def _classify_error(ctx: Context, execution: dict[str, Any]) -> dict[str, Any]:
             cls, kind = "lost-result", "completed-run-failed"
             summary = (f"the witness saw action execution {action['id']} complete on {', '.join(executors) or '?'}, "
                        f"Mistral recorded ERROR: {info[:120]}")
-        elif HEARTBEAT in info:
-            cls, kind = "abandoned-action", "heartbeat"
+        elif HEARTBEAT in info or REDELIVERED in info:
+            cls, kind = "abandoned-action", "heartbeat" if HEARTBEAT in info else "redelivered"
+            by = "the heartbeat check" if kind == "heartbeat" else "its executor on redelivery (kombu)"
             summary = (f"action execution {action['id']} on {', '.join(executors) or 'no witnessed executor'} was "
-                       f"failed by the heartbeat check ({'run interrupted' if runs else 'never ran'})")
+                       f"failed by {by} ({'run interrupted' if runs else 'never ran'})")
         else:
             continue
         return ctx.make(cls, kind, "succeeded-despite-faults", summary, execution_id=execution["id"],

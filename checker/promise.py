@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from checker.promise_base import (LEVELS, MISTRAL_ROLES, heartbeat_window_s, outage_s, reconnect_allowance_s,
-                                  setting)
+from checker.promise_base import (LEVELS, MISTRAL_ROLES, delivery, heartbeat_window_s, outage_s,
+                                  reconnect_allowance_s, setting)
 from checker.promise_placement import clock_offset_s, heartbeats_lost_s, place_clock, place_rpc, rpc_placement
 from history.events import Event
 from history.faults import FaultWindow, fault_windows, role_of, touched_nodes
@@ -33,7 +33,7 @@ def judge(window: FaultWindow, counts: dict[str, int], overrides: dict[str, dict
     elif window.fault == "clock":
         placed = place_clock(window, overrides, window_s)
     else:
-        placed = {"designed": _designed(window, roles, counts, window_s), "spec": _spec(window, counts)}
+        placed = {"designed": _designed(window, roles, counts, window_s, overrides), "spec": _spec(window, counts)}
     window.inside = {level: placed[level][0] for level in LEVELS}
     window.reasons = {level: placed[level][1] for level in LEVELS}
 
@@ -53,19 +53,21 @@ def _spec(window: FaultWindow, counts: dict[str, int]) -> tuple[bool, str]:
     return True, "one api, engine and executor kept running; DB and broker losses are temporary"
 
 
-def _designed(window: FaultWindow, roles: set[str], counts: dict[str, int], window_s: float) -> tuple[bool, str]:
+def _designed(window: FaultWindow, roles: set[str], counts: dict[str, int], window_s: float,
+              overrides: dict[str, dict[str, Any]] | None = None) -> tuple[bool, str]:
     fault, outage = window.kind, window.outage_s
     short = f"outage {outage:g} s (fault {window.fault_s:g} s + reconnect) vs heartbeat window {window_s:g} s"
     if fault == "message-loss":
-        return False, ("RPC messages for a role that was wholly away were lost in the broker: Mistral 23 never "
-                       "resends an RPC message (at-most-once)")
+        return False, ("RPC messages for a role that was wholly away were lost in the broker: no driver brings back a "
+                       f"message the broker dropped ({delivery(overrides or {})})")
     if fault in ("broker", "db") or (roles & set(INFRA) and not roles & set(MISTRAL_ROLES)):
         return outage < window_s, short
     if fault in ("partition", "netem") and roles & {"engine", "executor"}:
         return outage < window_s, short  # engines or executors cut off: heartbeats and RPC stop
     if "executor" in roles:
         if fault == "kill" or window.done.get("killed"):
-            return False, "an executor was lost: Mistral may fail the actions it was running"
+            return False, ("an executor was lost: Mistral may fail the actions it was running "
+                           f"({delivery(overrides or {})})")
         if fault == "pause":
             return outage < window_s, short
         return True, "executors stopped gracefully or scaled: their actions must complete"

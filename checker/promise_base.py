@@ -23,6 +23,20 @@ DEFAULTS = {
 
 
 # ---------------------------------------------------------------- configuration
+def rpc_driver(overrides: dict[str, dict[str, Any]]) -> str:
+    """"kombu" when the run set rpc_implementation = kombu (Mistral before 21.0.0), else "oslo"."""
+    return "kombu" if str((overrides.get("DEFAULT") or {}).get("rpc_implementation", "")).strip() == "kombu" \
+        else "oslo"
+
+
+def delivery(overrides: dict[str, dict[str, Any]]) -> str:
+    """How the run's RPC driver acknowledges, for a reason's text: the promise levels rest on it."""
+    if rpc_driver(overrides) == "kombu":
+        return ("the kombu driver acknowledges after processing (at-least-once): a message its process did not "
+                "finish is redelivered, flagged, and a redelivered run_action is failed, not run again")
+    return "oslo.messaging acknowledges before dispatch (at-most-once): Mistral never resends an RPC message"
+
+
 def setting(overrides: dict[str, dict[str, Any]], section: str, option: str) -> float:
     try:
         return float((overrides.get(section) or {}).get(option, DEFAULTS[(section, option)]))

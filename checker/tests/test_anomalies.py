@@ -57,6 +57,18 @@ def test_each_fault_kind_is_placed_against_both_levels(fault, nodes, seconds, do
     assert window.inside == {"designed": designed, "spec": spec}, window.reasons
 
 
+def test_the_reason_names_how_the_run_s_rpc_driver_acknowledges():
+    """Same placement under both drivers (a redelivered run_action is failed, not rerun), but the reason says
+    which delivery the level rests on: oslo at-most-once, or kombu (rpc_implementation, before 21.0.0)."""
+    oslo = FaultWindow(0, "kill", None, {}, 0.0, 5, ["executor-1"], {})
+    judge(oslo, COUNTS, SHORT, 10.0)
+    kombu = FaultWindow(0, "kill", None, {}, 0.0, 5, ["executor-1"], {})
+    judge(kombu, COUNTS, {**SHORT, "DEFAULT": {"rpc_implementation": "kombu"}}, 10.0)
+    assert oslo.inside == kombu.inside == {"designed": False, "spec": True}
+    assert "at-most-once" in oslo.reasons["designed"] and "kombu" not in oslo.reasons["designed"]
+    assert "kombu driver acknowledges after processing" in kombu.reasons["designed"]
+
+
 def test_an_api_cut_from_the_database_is_an_api_loss_not_a_heartbeat_matter():
     window = _window("partition", ["api-1", "db"], 12.0)
     assert window.inside == {"designed": True, "spec": True}, window.reasons
@@ -205,3 +217,17 @@ def test_history_writer_fixture_is_still_usable(tmp_path):
     with HistoryWriter(tmp_path / "h.jsonl") as writer:
         writer.append("nemesis", "invoke", "kill", {"action": "start", "index": 0})
     assert json.loads((tmp_path / "h.jsonl").read_text())["process"] == "nemesis"
+
+
+def test_an_action_the_kombu_driver_redelivered_and_mistral_failed_is_an_abandoned_action(tmp_path):
+    """rpc_implementation = kombu (20.2.0): the lost executor's run_action comes back flagged redelivered and the
+    next executor fails it; the same class as the heartbeat's failure, its own kind, never errored-inside-promise."""
+    info = ("Request to run an action was redelivered, but it cannot be re-run safely. The only safe thing to do "
+            "is fail it [action=std.noop].")
+    snap = snapshot([execution(state="ERROR", state_info="Failure caused by error in tasks: t_1")],
+                    [task("t1", state="ERROR")], [action("a1", "t1", state="ERROR", state_info=info)])
+    run_dir = _run(tmp_path, snap, witness("r1", "a1", "t1", phase_end=False),
+                   _fault("broker", 0, 1.0, 41.0, {"node": "broker", "mode": "stop"}))
+    (anomaly,) = check_run(run_dir)["anomalies"]
+    assert (anomaly["class"], anomaly["kind"]) == ("abandoned-action", "redelivered")
+    assert "on redelivery (kombu)" in anomaly["summary"] and "run interrupted" in anomaly["summary"]

@@ -10,9 +10,11 @@ only when conclusive: faults gate passed and a decided verdict):
     inconclusive    fewer than N conclusive at the cap of 2N attempts (Replay.status: inconclusive)
     cannot run      the column's bring-up refused the cell: no try ran, so nothing is judged, never gone
 
-`cannot run` is decided by bring-up alone: the run function raised a LabError before a run existed, or the
-cell's first attempt failed while its cluster came up (run.json lab_error_phase "up": a release without an
-option the spec sets, an image that does not build, a release PyPI does not have). The seed changes nothing
+`cannot run` is decided by bring-up alone, and only for what the column itself causes (COLUMN_REFUSALS: a
+release without an option the spec sets, an image or wheels that do not build, a release PyPI does not have):
+the run function raised such a LabError before a run existed, or the cell's first attempt failed with one while
+its cluster came up (run.json lab_error_phase "up"). Any other bring-up failure (a readiness timeout on a busy
+machine) is an ordinary inconclusive try, and any other LabError raised before a run stops the matrix. The seed changes nothing
 bring-up checks, so such a cell is not replaced by the next seed; a later attempt whose bring-up fails after
 one got past it is an ordinary inconclusive try. A cell whose spec brings up the same cluster as a cell that
 could not run is not brought up again in the same matrix run.
@@ -73,6 +75,16 @@ def bring_up_error(outcome: Any) -> str | None:
     return error if phase == BRING_UP_PHASE else None
 
 
+# What only the column can cause, so a retry with the next seed changes nothing: an option the release lacks
+# (cluster.mistral_options), a release the index does not have, wheels or an image that do not build. Anything
+# else at bring-up (a readiness timeout, a busy machine) is an ordinary inconclusive try.
+COLUMN_REFUSALS = (" has no option ", "unknown Mistral version", "fetching wheels for ", "building mistral-lab/")
+
+
+def refuses_the_column(error: str) -> bool:
+    return any(marker in error for marker in COLUMN_REFUSALS)
+
+
 class CellRuns:
     """The run function of one cell: the real one, with bring-up failures turned into CannotRun (see the module
     docstring for which)."""
@@ -85,9 +97,11 @@ class CellRuns:
         try:
             outcome = self.run_fn(spec, store)
         except LabError as exc:
+            if not refuses_the_column(str(exc)):
+                raise  # not the release's doing (a lab of that name exists, ...): one line for the user, exit 3
             raise CannotRun(str(exc), {"seed": spec.seed, "run_dir": None, "lab_error": str(exc)}) from None
         error = bring_up_error(outcome)
-        if error is not None and self.attempts == 1:
+        if error is not None and self.attempts == 1 and refuses_the_column(error):
             raise CannotRun(error, {"seed": spec.seed, "run_dir": str(outcome.run_dir), "lab_error": error,
                                     "report": report_of(outcome.run_dir)})
         return outcome
@@ -147,5 +161,6 @@ def run_cell(finding: Finding, column: Column, tries: int, store: Path, run_fn: 
     return {**head, **replay_entry(replay), "seconds": seconds()}, interrupted
 
 
-__all__ = ["ANSWERED", "BRING_UP_PHASE", "CANNOT_RUN", "CannotRun", "CellRuns", "STATUSES", "bring_up_error",
-           "cannot_run_entry", "cell_key", "cell_status", "replay_entry", "report_of", "run_cell", "topology_key"]
+__all__ = ["ANSWERED", "BRING_UP_PHASE", "CANNOT_RUN", "COLUMN_REFUSALS", "CannotRun", "CellRuns", "STATUSES", "bring_up_error",
+           "cannot_run_entry", "cell_key", "cell_status", "refuses_the_column", "replay_entry", "report_of", "run_cell",
+           "topology_key"]

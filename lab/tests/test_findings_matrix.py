@@ -26,6 +26,8 @@ from lab.tests.findings_fixtures import GOOD, FakeRuns, catalogue
 
 KOMBU = ("DEFAULT.rpc_implementation", "kombu")
 NO_KOMBU = "Mistral 21.0.0 has no option DEFAULT.rpc_implementation (its mistral/config.py does not register it)"
+UNKNOWN_RELEASE = "unknown Mistral version 20.2.0: no mistral==20.2.0 on the package index"
+NOT_READY = "the cluster was not ready within 300 s: engine-2 unhealthy"
 
 
 def column_of(spec: Any) -> str:
@@ -56,12 +58,15 @@ class ColumnRuns:
         if what == "ctrl-c":
             raise KeyboardInterrupt
         if what == "refused":
+            raise LabError(UNKNOWN_RELEASE)
+        if what == "lab-exists":
             raise LabError("a lab named versions-1 already exists")
-        outcome = FakeRuns(self.tmp_path, [None if what == "bring-up" else
+        outcome = FakeRuns(self.tmp_path, [None if what in ("bring-up", "not-ready") else
                                            True if what == "interrupted" else what])(spec, store)
-        if what == "bring-up":
-            (outcome.run_dir / "run.json").write_text(json.dumps({"lab_error": NO_KOMBU, "lab_error_phase": "up"}))
-            return RunOutcome(outcome.run_dir, "unknown", lab_error=NO_KOMBU)
+        if what in ("bring-up", "not-ready"):
+            error = NO_KOMBU if what == "bring-up" else NOT_READY
+            (outcome.run_dir / "run.json").write_text(json.dumps({"lab_error": error, "lab_error_phase": "up"}))
+            return RunOutcome(outcome.run_dir, "unknown", lab_error=error)
         if what == "interrupted":
             return RunOutcome(outcome.run_dir, "unknown", interrupted=True)
         return outcome
@@ -162,9 +167,19 @@ def test_a_cell_that_cannot_run_is_never_gone(tmp_path: Path) -> None:
     assert fake.calls == {"21.0.0+kombu": 1, "20.2.0": 1}  # the second finding's cells are not brought up again
     second = doc["cells"]["exec-stop-2@21.0.0+kombu"]
     assert second["reason"].startswith(NO_KOMBU) and "exec-stop@21.0.0+kombu" in second["reason"]
-    assert doc["cells"]["exec-stop@20.2.0"]["reason"] == "a lab named versions-1 already exists"
-    assert doc["cells"]["exec-stop@20.2.0"]["tries"] == [
-        {"seed": 8, "run_dir": None, "lab_error": "a lab named versions-1 already exists"}]
+    assert doc["cells"]["exec-stop@20.2.0"]["reason"] == UNKNOWN_RELEASE
+    assert doc["cells"]["exec-stop@20.2.0"]["tries"] == [{"seed": 8, "run_dir": None, "lab_error": UNKNOWN_RELEASE}]
+
+
+def test_a_bring_up_failure_the_column_does_not_cause_is_never_cannot_run(tmp_path: Path) -> None:
+    """A readiness timeout on a busy machine is an inconclusive try replaced by the next seed; a LabError that
+    is the user's (a lab of that name exists) stops the matrix in one line instead of becoming a cell."""
+    fake = ColumnRuns(tmp_path, {"23.0.0": ["not-ready", False, False, False]})
+    (cell,) = _matrix(tmp_path, fake, "23.0.0")["cells"].values()
+    assert (cell["status"], cell["conclusive"], cell["attempts"]) == (GONE, 3, 4)
+    assert cell["tries"][0]["inconclusive_because"] == f"lab failure: {NOT_READY}"
+    with pytest.raises(LabError, match="already exists"):
+        _matrix(tmp_path / "second", ColumnRuns(tmp_path / "second", {"23.0.0": ["lab-exists"]}), "23.0.0")
 
 
 def test_a_bring_up_failure_after_a_try_ran_is_an_ordinary_inconclusive_try(tmp_path: Path) -> None:

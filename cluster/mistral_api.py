@@ -63,16 +63,22 @@ class NodeClient:
         """One HTTP call; returns the decoded JSON body, raises HttpError for a status outside `ok`."""
         response = self.session.request(method, f"{self.url}{path}", json=body, params=params)
         if response.status_code not in ok:
-            raise HttpError(response.status_code, _error_message(response))
+            raise HttpError(response.status_code, error_message(response))
         if not response.content:
             return None
         return response.json()
 
-    def create_execution(self, execution_id: str, workflow: str, workflow_input: dict | None = None) -> dict:
-        """Idempotent create: Mistral returns the existing execution when the id is already known."""
+    def create_execution(self, execution_id: str, workflow: str, workflow_input: dict | None = None,
+                         params: dict | None = None, namespace: str = "") -> dict:
+        """Idempotent create: Mistral returns the existing execution when the id is already known. `params` are
+        Mistral's start params (task_name of a reverse workflow, env...); `namespace` is the workflow's."""
         body: dict[str, Any] = {"id": execution_id, "workflow_name": workflow}
         if workflow_input:
             body["input"] = json.dumps(workflow_input)
+        if params:
+            body["params"] = json.dumps(params)
+        if namespace:
+            body["workflow_namespace"] = namespace
         return self.call("POST", "/v2/executions", body)
 
     def execution(self, execution_id: str) -> dict:
@@ -88,7 +94,8 @@ class NodeClient:
         self.session.close()
 
 
-def _error_message(response: requests.Response) -> str:
+def error_message(response: requests.Response) -> str:
+    """Mistral's own words for a refusal: the faultstring of its JSON error, else the text, on one line."""
     try:
         data = response.json()
         text = data.get("faultstring") or data.get("error") or response.text
@@ -135,4 +142,4 @@ def wait_terminal(api: v2_client.Client, execution_id: str, timeout: float = 120
 
 
 __all__ = ["APIException", "HttpError", "INDETERMINATE", "NodeClient", "TERMINAL_STATES", "TimeoutSession", "api_error",
-           "client", "ensure_workflow", "wait_terminal"]
+           "client", "ensure_workflow", "error_message", "wait_terminal"]

@@ -114,6 +114,8 @@ class Workload:
     checkers: ClassVar[tuple[str, ...]] = ("perf",)
     model: ClassVar[str | None] = None         # linearizability model, if "linearizable" is a checker
     starts_executions: ClassVar[bool] = False  # does the runner wait for executions to settle?
+    # Ops whose same 4xx from every API node, several times in a row, ends the load early (workloads.refusals).
+    aborts_on_refusal: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.PARAMS))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
 import requests
 
 from cluster.errors import LabError
-from cluster.mistral_api import HttpError, NodeClient
+from cluster.mistral_api import HttpError, NodeClient, error_message
 from workloads.core import Completion, Op, Param, RunContext, Workload, non_negative, positive
 from workloads.reference import ALL_KINDS, REFERENCE_KINDS, ReferenceWorkflow, reference_workflow
 
@@ -39,6 +40,7 @@ class ReferenceWorkload(Workload):
     }
     checkers = ("completion", "succeeded-despite-faults", "exactly-once", "perf")
     starts_executions = True
+    aborts_on_refusal = ("start",)
 
     def setup(self, ctx: RunContext) -> None:
         self.workflows: dict[str, ReferenceWorkflow] = {
@@ -61,10 +63,15 @@ class ReferenceWorkload(Workload):
         return start_execution(client, op)
 
 
-def start_execution(client: NodeClient, op: Op, workflow_input: dict | None = None) -> Completion:
-    """POST the execution with its client-supplied id; ok carries the state Mistral returned."""
+def start_execution(client: NodeClient, op: Op, workflow_input: dict | None = None, params: dict | None = None,
+                    namespace: str = "") -> Completion:
+    """POST the execution with its client-supplied id; ok carries the state Mistral returned. A 4xx is Mistral's
+    refusal, so the start certainly did not happen (fail); a 5xx may have created it (info)."""
+    start: dict[str, Any] = {"params": params} if params else {}
+    if namespace:
+        start["namespace"] = namespace
     try:
-        body = client.create_execution(str(op.key), op.value["workflow"], workflow_input)
+        body = client.create_execution(str(op.key), op.value["workflow"], workflow_input, **start)
     except HttpError as exc:
         if 400 <= exc.status < 500:
             return Completion.fail(str(exc))
@@ -72,28 +79,31 @@ def start_execution(client: NodeClient, op: Op, workflow_input: dict | None = No
     return Completion.ok(body.get("state"))
 
 
-def ensure_workflows(client: NodeClient, definitions: list[str]) -> None:
-    """Create (or update) every workflow definition through one node; a refusal is a LabError."""
+def ensure_workflows(client: NodeClient, definitions: list[str], kind: str = "workflows", namespace: str = "") -> None:
+    """Create (or update) every definition through one node, as `kind` (workflows or workbooks) in `namespace`;
+    a refusal is a LabError with Mistral's message."""
+    what = "workbook" if kind == "workbooks" else "workflow"
     for definition in definitions:
         try:
-            _create_or_update(client, definition)
+            _create_or_update(client, definition, kind, namespace)
         except HttpError as exc:
-            raise LabError(f"cannot create reference workflow on {client.node}: {exc}") from None
+            raise LabError(f"cannot create {what} on {client.node}: {exc}") from None
         except requests.RequestException as exc:
-            raise LabError(f"cannot create reference workflow on {client.node}: "
+            raise LabError(f"cannot create {what} on {client.node}: "
                            f"{exc.__class__.__name__} after {SETUP_TIMEOUT_S:.0f} s") from None
 
 
-def _create_or_update(client: NodeClient, definition: str) -> None:
+def _create_or_update(client: NodeClient, definition: str, kind: str = "workflows", namespace: str = "") -> None:
     # Setup is not a measured op: a fresh API node's first definitions can take long on a loaded machine.
-    headers = {"Content-Type": "text/plain"}
-    response = client.session.post(f"{client.url}/v2/workflows", data=definition, headers=headers,
-                                   timeout=SETUP_TIMEOUT_S)
+    url = f"{client.url}/v2/{kind}"
+    send: dict[str, Any] = {"data": definition, "headers": {"Content-Type": "text/plain"}, "timeout": SETUP_TIMEOUT_S}
+    if namespace:
+        send["params"] = {"namespace": namespace}
+    response = client.session.post(url, **send)
     if response.status_code == 409:
-        response = client.session.put(f"{client.url}/v2/workflows", data=definition, headers=headers,
-                                      timeout=SETUP_TIMEOUT_S)
+        response = client.session.put(url, **send)
     if response.status_code not in (200, 201):
-        raise HttpError(response.status_code, response.text[:300])
+        raise HttpError(response.status_code, error_message(response))
 
 
 __all__ = ["ReferenceWorkload", "ensure_workflows", "start_execution"]

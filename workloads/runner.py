@@ -61,6 +61,8 @@ class RunRecord:
     # an execution (failed-but-created) is only seen if its id is looked up in the snapshot.
     attempted_executions: list[str] = field(default_factory=list)
     unsettled: list[str] = field(default_factory=list)
+    # Why the load phase stopped before its time limit (Mistral refused every start alike), else None.
+    load_aborted: str | None = None
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
@@ -119,13 +121,16 @@ class WorkloadRun:
     def setup(self) -> None:
         """The workload's own setup; the pipeline starts the nemesis only after it (no fault may hit it)."""
         self.workload.setup(self.ctx)
+        self.record.workload = self.workload.describe()  # with what setup learned (the workflow's probe)
 
     def main(self) -> None:
-        """The clients until the time limit (or a stop, or the generator's end), then the finish ops."""
+        """The clients until the time limit (or a stop, the generator's end, or Mistral refusing every op
+        alike: `load_aborted`), then the finish ops."""
         o = self.options
         run_clients(self.session, self.urls, self.stop, time_limit=o.time_limit, concurrency=o.concurrency,
                     rate=o.rate, seed=o.seed, timeout=o.client_timeout)
         self.record.main_end_wall = time.time()
+        self.record.load_aborted = self.session.refusals.reason
         run_pinned(self.session, self.urls, self.workload.finish_ops(self.ctx), o.client_timeout, self.stop)
 
     def settle(self) -> None:

@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 from history.events import FAIL, INFO, INVOKE, OK, Event
 from history.started import attempted_executions, counts_as_started, started_executions
-from cluster.mistral_api import INDETERMINATE, NodeClient
+from cluster.mistral_api import INDETERMINATE, APIException, HttpError, NodeClient
 from workloads.core import Completion, Op, Workload
 from workloads.recorder import HistoryRecorder
+from workloads.refusals import RefusalWatch
 
 OnOp = Callable[[Event], None]
 
@@ -65,6 +66,7 @@ class OpSession:
         self.starts: list[_StartOp] = []  # every start op with a key, from its invoke on
         self.lock = threading.Lock()
         self.fresh = itertools.count(1_000_000)  # final-phase processes never collide with workers'
+        self.refusals = RefusalWatch(workload.aborts_on_refusal)  # armed by run_clients for the main phase
 
     def perform(self, client: NodeClient, process: int, op: Op) -> Completion:
         """Record invoke, call, record completion. Anything unexpected is info: the outcome is unknown."""
@@ -74,6 +76,8 @@ class OpSession:
             completion = self.workload.invoke(client, op)
         except INDETERMINATE as exc:
             completion = Completion.info(f"{type(exc).__name__}: {_short(exc)}")
+        except (HttpError, APIException) as exc:
+            completion = _answered(exc)
         except Exception as exc:  # noqa: BLE001 - an unknown error never proves the op did not happen
             completion = Completion.info(f"unexpected {type(exc).__name__}: {_short(exc)}")
         event = self.recorder.record(process, completion.type, op.f, completion.value, key=op.key,
@@ -84,6 +88,7 @@ class OpSession:
                 start.status = completion.type
         with self.workload.lock:
             self.workload.observe(op, completion)
+        self.refusals.see(op.f, client.node, completion)
         if self.on_op is not None:
             self.on_op(event)
         return completion
@@ -106,8 +111,20 @@ class OpSession:
             return attempted_executions(self.starts)
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: object) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+def _answered(exc: HttpError | APIException) -> Completion:
+    """An error answer a workload let through: a 4xx is Mistral's refusal, so the op certainly did not happen
+    (fail, never info); a 5xx may have taken effect (info)."""
+    if isinstance(exc, HttpError):
+        status, message = exc.status, exc.message
+    else:
+        status, message = int(exc.error_code or 0), exc.error_message or exc
+    if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting, not a decision
+        return Completion.fail(f"HTTP {status}: {_short(message)}")
+    return Completion.info(f"{type(exc).__name__}: {_short(exc)}")
 
 
 def _worker(session: OpSession, slot: int, concurrency: int, node: str, url: str, seed: int, deadline: float,
@@ -123,6 +140,8 @@ def _worker(session: OpSession, slot: int, concurrency: int, node: str, url: str
                 return
             if session.perform(client, process, op).type == INFO:
                 process += concurrency  # retire the process; a fresh id takes its place
+            if session.refusals.reason is not None:  # Mistral refuses every op alike: stop the load early
+                return
     finally:
         client.close()
 
@@ -133,6 +152,7 @@ def run_clients(session: OpSession, urls: dict[str, str], stop: threading.Event,
     nodes = sorted(urls)
     deadline = time.monotonic() + time_limit
     pacer = Pacer(rate, stop)
+    session.refusals.arm(nodes[slot % len(nodes)] for slot in range(concurrency))
     threads = [threading.Thread(target=_worker, name=f"client-{slot}", daemon=True,
                                 args=(session, slot, concurrency, nodes[slot % len(nodes)],
                                       urls[nodes[slot % len(nodes)]], seed, deadline, pacer, timeout))

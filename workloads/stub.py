@@ -1,8 +1,8 @@
 """A tiny in-process stand-in for Mistral's API on 127.0.0.1, for unit tests and the client benchmark.
 
-It serves just what the workloads use: environments (POST create-if-absent, PUT, GET) and executions
-(POST with a client-supplied id, GET one or the list, PUT state) and the list of action executions, with
-Mistral's status codes. `hang_paths`
+It serves just what the workloads use: environments (POST create-if-absent, PUT, GET), workflow and workbook
+definitions (POST, kept), executions (POST with a client-supplied id, GET one or the list, PUT state; a start may
+be refused, or end at once) and the list of action executions, with Mistral's status codes. `hang_paths`
 makes requests whose path starts with a prefix (and whose method is in `hang_methods`) sleep `hang_s` first,
 to exercise client timeouts; the request still takes effect afterwards, as a real one may.
 """
@@ -26,6 +26,14 @@ class StubMistral:
         self.hang_paths: tuple[str, ...] = ()
         self.hang_s = 0.0
         self.hang_methods: tuple[str, ...] = ("GET", "POST", "PUT")
+        # How a new execution starts (RUNNING; a terminal state for a workflow that ends at once), or the
+        # (status, faultstring) refusing every start; `started` keeps each start's body, `definitions` each
+        # workflow or workbook text with its path.
+        self.start_state = "RUNNING"
+        self.state_info: str | None = None
+        self.refuse_starts: tuple[int, str] | None = None
+        self.started: list[dict[str, Any]] = []
+        self.definitions: list[tuple[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -50,8 +58,9 @@ class StubMistral:
                 return self._environment(method, parts[2] if len(parts) > 2 else None, body)
             if parts[:2] == ["v2", "executions"]:
                 return self._execution(method, parts[2] if len(parts) > 2 else None, body)
-            if parts[:2] == ["v2", "workflows"]:
-                return 201, {"workflows": []}
+            if parts[:2] in (["v2", "workflows"], ["v2", "workbooks"]):
+                self.definitions.append((path, body if isinstance(body, str) else json.dumps(body)))
+                return 201, {parts[1]: []}
             if parts[:2] == ["v2", "action_executions"] and method == "GET":
                 return 200, {"action_executions": [dict(a) for a in self.action_executions.values()]}
         return 404, {"faultstring": f"no route {path}"}
@@ -75,7 +84,11 @@ class StubMistral:
 
     def _execution(self, method: str, ex_id: str | None, body: Any) -> tuple[int, Any]:
         if method == "POST":
-            ex = self.executions.setdefault(body["id"], {"id": body["id"], "state": "RUNNING",
+            self.started.append(dict(body))
+            if self.refuse_starts is not None:
+                return self.refuse_starts[0], {"faultstring": self.refuse_starts[1]}
+            ex = self.executions.setdefault(body["id"], {"id": body["id"], "state": self.start_state,
+                                                         "state_info": self.state_info,
                                                          "workflow_name": body.get("workflow_name")})
             return 201, ex
         if method == "GET" and not ex_id:  # one page holds them all: no `next` link
@@ -106,8 +119,8 @@ class StubMistral:
                     time.sleep(stub.hang_s)
                 try:
                     body = json.loads(raw) if raw else {}
-                except ValueError:
-                    body = {}
+                except ValueError:  # a workflow or workbook definition is YAML text
+                    body = raw.decode(errors="replace")
                 status, reply = stub.handle(method, self.path, body)
                 data = json.dumps(reply).encode()
                 self.send_response(status)

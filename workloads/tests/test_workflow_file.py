@@ -87,7 +87,7 @@ def test_relative_file_without_base_dir_uses_the_current_directory(tmp_path: Pat
 
 @pytest.mark.parametrize("params, message", [
     ({"workflow": "wf_main"}, "parameter file is required for workload workflow"),
-    ({"file": "wf.yaml"}, "parameter workflow is required for workload workflow"),
+    ({"file": "wf.yaml"}, r"defines several workflows \(wf_main, wf_other\): name the one to start"),
     ({"file": "missing.yaml", "workflow": "wf_main"}, r"workflow file .*missing.yaml: cannot read it"),
     ({"file": "wf.yaml", "workflow": "nope"}, r"workflow 'nope' is not in .*wf.yaml \(it defines: wf_main, wf_other\)"),
     ({"file": "wf.yaml", "workflow": "wf_main", "input": [1, 2]}, "input=.*must be a mapping"),
@@ -110,7 +110,8 @@ def test_bad_parameters_are_lab_errors_at_build(tmp_path: Path, params: dict, me
     ("version: '2.0'\n", "defines no workflow"),
     ("version: '3.0'\nwf_main: {tasks: {}}\n", "unsupported DSL version '3.0'"),
     ("version: '2.0'\nwf_main: not a mapping\n", "workflow 'wf_main' must be a mapping"),
-    ("version: '2.0'\nname: book\nworkflows: {wf_main: {tasks: {}}}\n", "this is a workbook"),
+    ("version: '2.0'\nname: book\nworkflows: {other: {tasks: {}}}\n",
+     r"workbook 'book' \(.*wf.yaml\) has no workflow 'wf_main' \(it defines: other\)"),
 ])
 def test_bad_files_are_lab_errors_at_build(tmp_path: Path, text: str, message: str) -> None:
     path = _file(tmp_path, text)
@@ -173,8 +174,9 @@ class FakeClient:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    def create_execution(self, execution_id: str, workflow: str, workflow_input: dict | None = None) -> dict:
-        self.calls.append((execution_id, workflow, workflow_input))
+    def create_execution(self, execution_id: str, workflow: str, workflow_input: dict | None = None,
+                         params: dict | None = None, namespace: str = "") -> dict:
+        self.calls.append((execution_id, workflow, workflow_input, params, namespace))
         return {"id": execution_id, "state": "RUNNING"}
 
 
@@ -184,13 +186,13 @@ def test_invoke_starts_the_workflow_with_its_input_and_id(tmp_path: Path) -> Non
     op = Op("start", {"workflow": "wf_main"}, "ex-1")
     completion = built.invoke(client, op)  # type: ignore[arg-type]
     assert (completion.type, completion.value) == ("ok", "RUNNING")
-    assert client.calls == [("ex-1", "wf_main", {"seconds": 1})]
+    assert client.calls == [("ex-1", "wf_main", {"seconds": 1}, None, "")]
 
 
 def test_setup_creates_every_workflow_of_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     created: list[str] = []
-    monkeypatch.setattr("workloads.workflow_file.ensure_workflows", lambda client, defs: created.extend(defs))
-    built = _workload(_file(tmp_path))
+    monkeypatch.setattr("workloads.workflow_file.ensure_workflows", lambda client, defs, *_: created.extend(defs))
+    built = _workload(_file(tmp_path), probe_s=0)
     ctx = RunContext("r", {"api-1": "http://127.0.0.1:9"}, tmp_path, lambda node: NodeClient(node, "http://x"))
     built.setup(ctx)
     documents = [yaml.safe_load(d) for d in created]
@@ -199,8 +201,8 @@ def test_setup_creates_every_workflow_of_the_file(tmp_path: Path, monkeypatch: p
 
 
 def test_setup_refusal_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(client: Any, defs: list[str]) -> None:
-        raise LabError("cannot create reference workflow on api-1: HTTP 400 bad")
+    def refuse(client: Any, defs: list[str], *where: str) -> None:
+        raise LabError("cannot create workflow on api-1: HTTP 400 bad")
 
     monkeypatch.setattr("workloads.workflow_file.ensure_workflows", refuse)
     built = _workload(_file(tmp_path))
@@ -226,9 +228,10 @@ class FakeCluster:
 def test_runs_against_a_stub_mistral(tmp_path: Path) -> None:
     built = _workload(_file(tmp_path), max_starts=3)
     with StubMistral() as stub:
+        stub.start_state = "SUCCESS"  # the setup probe ends at once
         record = run_workload(FakeCluster(stub.url), built, tmp_path / "run",
                               RunOptions(time_limit=2, concurrency=2, rate=50, seed=1, collect=False, settle_s=0.0))
-        started = set(stub.executions)
+        started = set(stub.executions) - {record.workload["probe"]["execution_id"]}
     events = read_history(tmp_path / "run" / "history.jsonl")
     starts = [e for e in events if e.f == "start" and e.type == "invoke"]
     assert len(starts) == 3 and {str(e.key) for e in starts} == started

@@ -33,6 +33,7 @@ def judge_run_dir(run_dir: Path, spec_checkers: list[str] | None = None, interru
     previous = keep_previous_judgement(run_dir)
     results = _checkers_verdict(run_dir, spec_checkers)
     _apply_interruption(results, interrupted or bool(recorded["interrupted"]), recorded["interrupted_phase"])
+    _apply_load_abort(results, read_object(run_dir / RUN_FILE, {}).get("load_aborted"))
     if lab_error or recorded["lab_error"]:
         results["lab_error"] = lab_error or recorded["lab_error"]
         if recorded["lab_error_phase"]:
@@ -74,6 +75,18 @@ def _apply_interruption(results: dict, interrupted: bool, phase: str | None) -> 
     if results["valid"] is True:
         results["valid"] = "unknown"
         results.setdefault("reasons", []).append(f"UNKNOWN: the run was interrupted{where} before it finished")
+
+
+def _apply_load_abort(results: dict, reason: str | None) -> None:
+    """A load phase Mistral cut short by refusing every start (workloads.refusals) tested too little to pass; a
+    defect found before it stands."""
+    if not reason:
+        return
+    results["load_aborted"] = reason
+    if results["valid"] is True:
+        results["valid"] = "unknown"
+    # First: it is why the rest (no progress, unsettled executions...) came out as it did.
+    results["reasons"] = [f"UNKNOWN: the load phase stopped early: {reason}", *(results.get("reasons") or [])]
 
 
 def record_outcome(run_dir: Path, interrupted: bool, lab_error: str | None, phase: str | None,

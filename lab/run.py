@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from lab.bundle import SECRETS_FILE
@@ -190,7 +191,7 @@ def run_test(spec: TestSpec, store: Path, lab_name: str | None = None, keep: boo
             console.print("[yellow]interrupted: healing the cluster and keeping the history so far[/]")
         except Exception as exc:  # a LabError, or the lab itself broke: keep and check what exists, exit 3
             lab_error, stopped_in = _lab_error(exc), state.phase
-            console.print(f"[red]lab failure:[/] {lab_error}")
+            console.print(f"[red]lab failure:[/] {escape(lab_error)}")  # Mistral's messages hold [...]
         finally:
             stop.set()
             _wind_down(cluster, run_dir, nemesis, down=not keep and not reusing)
@@ -250,6 +251,10 @@ def _run_load(cluster, workload, run_dir, spec, stop, recorder, nemesis, state) 
             nemesis.start()
         state.enter("load + nemesis" if nemesis else "load")
         run.main()
+        if run.record.load_aborted:  # Mistral refused every start: faults and the rest of the load test nothing
+            console.print(f"[yellow]load stopped early:[/] {escape(run.record.load_aborted)}", highlight=False)
+            if _started(nemesis):
+                nemesis.stop()
         state.enter("heal")
         if _started(nemesis):
             nemesis.join(timeout=NEMESIS_JOIN_TIMEOUT_S)

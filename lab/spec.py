@@ -105,7 +105,23 @@ def load_spec(test: str) -> TestSpec:
     params = spec.workload.get("params")
     if isinstance(params, dict) and "file" in params:  # a workload's file is named relative to its spec
         params.setdefault("base_dir", str(path.resolve().parent))
+    try:
+        check_workload(spec)
+    except LabError as exc:
+        raise LabError(f"{path}:{_line_of(root, 'workload') or 1}: {exc}") from None
     return spec
+
+
+def check_workload(spec: TestSpec) -> None:
+    """Build the spec's workload once: every mistake in its parameters or its workflow file (a reverse workflow
+    without params.task_name, a workflow the file lacks, a required input missing...) is one line here, before
+    any cluster."""
+    from workloads import make_workload
+
+    params = spec.workload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise LabError(f"field 'workload': params must be a mapping, not {type(params).__name__}")
+    make_workload(spec.workload["name"], dict(params or {}))
 
 
 def _fail(path: Path | str, line: int | None, field_name: str, reason: str) -> LabError:

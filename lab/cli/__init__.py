@@ -5,6 +5,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cluster.errors import LabError
 
@@ -26,9 +27,9 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from lab.cli import bench, checker, cluster, doctor, findings, map, nemesis, run, shrink, workloads
+    from lab.cli import bench, checker, cluster, doctor, findings, map, nemesis, operators, run, shrink, workloads
 
-    for module in (doctor, cluster, run, checker, workloads, nemesis, bench, findings, shrink, map):
+    for module in (doctor, cluster, run, checker, workloads, nemesis, bench, findings, shrink, map, operators):
         module.register(app)
     _registered = True
 
@@ -38,5 +39,5 @@ def main() -> None:
     try:
         app()
     except LabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

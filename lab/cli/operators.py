@@ -2,8 +2,8 @@
 
 Exit codes: inspect 0 nothing listed, 1 something listed; recover's dry run the same, recover --apply 0 when
 every call it attempted went through (or was skipped because Mistral moved first), 1 when Mistral refused one;
-3 on bad input or an unreachable API (one line on stderr). The work lives in lab.operators, imported by the
-commands only: building the CLI loads no Mistral client.
+3 on bad input or an unreachable API (one line on stderr; midway through --apply, after writing the record).
+The work lives in lab.operators, imported by the commands only: building the CLI loads no Mistral client.
 """
 from __future__ import annotations
 
@@ -167,8 +167,10 @@ def recover_command(
         outcomes = _apply(mistral, plan, wait_s, document, options, started, record, as_json)
     except LabError as exc:
         raise _fail(exc) from None
-    refused = [o for o in outcomes if o["outcome"] in ("refused", "error")]
-    raise typer.Exit(EXIT_INVALID if refused else EXIT_VALID)
+    lost = [o for o in outcomes if o["outcome"] == "error"]
+    if lost:  # the API went away midway: the record says how far recover got
+        raise _fail(LabError(lost[0]["error"]))
+    raise typer.Exit(EXIT_INVALID if any(o["outcome"] == "refused" for o in outcomes) else EXIT_VALID)
 
 
 def _dry_run(document: dict[str, Any], plan: Any, as_json: bool) -> None:

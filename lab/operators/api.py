@@ -10,6 +10,8 @@ body sent is exactly the body printed (its managers cannot send an execution's s
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -57,6 +59,8 @@ class Mistral:
         self.client = client
         self.url = url
         self.http = client.executions.http_client  # mistralclient's transport: base URL, session, auth headers
+        self.unreachable = "Mistral API" if isinstance(self.http.session, requests.Session) else \
+            "Mistral API or keystone"
 
     # ------------------------------------------------------------ reads
     def server_now(self) -> tuple[float, str]:
@@ -122,7 +126,10 @@ class Mistral:
             raise LabError(f"{self.url}: unreachable during PUT {path}: {_one_line(exc)}") from None
         if response.status_code != 200:
             raise APIException(response.status_code, _message(response))
-        return response.json() if response.content else {}
+        try:
+            return response.json() if response.content else {}
+        except ValueError:  # the change was made (HTTP 200); only its echo is unreadable
+            return {}
 
     def _guard(self, call: Callable[[], Any]) -> Any:
         try:
@@ -132,7 +139,13 @@ class Mistral:
         except ks_exceptions.HttpError as exc:
             raise LabError(f"{self.url}: HTTP {exc.http_status}: {_one_line(exc)}") from None
         except UNREACHABLE as exc:
-            raise LabError(f"{self.url}: Mistral API unreachable: {_one_line(exc)}") from None
+            if isinstance(exc, requests.JSONDecodeError):  # a RequestException too, but the server did answer
+                raise LabError(f"{self.url}: the answer is not Mistral's JSON ({_one_line(exc)[:120]}); is this "
+                               "a Mistral API?") from None
+            raise LabError(f"{self.url}: {self.unreachable} unreachable: {_one_line(exc)}") from None
+        except (ValueError, KeyError, TypeError) as exc:  # mistralclient parsing an answer that is not Mistral's
+            raise LabError(f"{self.url}: the answer is not Mistral's JSON ({type(exc).__name__}: "
+                           f"{_one_line(exc)[:120]}); is this a Mistral API?") from None
 
 
 def connect(url: str | None, auth: Auth, timeout: float = 30.0) -> Mistral:
@@ -152,6 +165,8 @@ def _keystone_session(auth: Auth, timeout: float) -> tuple[Any, str | None, str]
     from openstack import config as os_config  # heavy: only when keystone is used
     from openstack import exceptions as os_exceptions
 
+    # keystoneauth warns on stderr about version discovery it then works around: errors come as one line below
+    logging.getLogger("keystoneauth").setLevel(logging.ERROR)
     options = {k: v for k, v in auth.options.items() if v not in (None, "")}
     try:
         region = os_config.OpenStackConfig().get_one(cloud=auth.cloud, argparse=None, api_timeout=timeout,
@@ -186,7 +201,13 @@ def _message(response: Any) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__
+    """The error on one line; urllib3's connection failures cut down to what failed and the OS's reason."""
+    text = " ".join(str(exc).split())
+    reason = re.search(r"\[Errno -?\d+\][^\"')]*", text)
+    if reason:
+        head = re.split(r":? ?\(?HTTPS?ConnectionPool", text)[0].strip() or "cannot connect"
+        text = f"{head} ({reason.group(0).strip()})"
+    return text[:300] or type(exc).__name__
 
 
 __all__ = ["Auth", "Mistral", "connect", "normalise_url"]

@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from checker.tests.stuck_fixtures import action, execution, stuck_world, task
+from cluster.errors import LabError
 from lab.cli import operators as operators_cli
 from lab.tests.operators_fixtures import FakeMistral
 
@@ -204,3 +205,42 @@ def test_a_call_mistral_refuses_is_recorded_and_exits_1(api, tmp_path):
 def test_bad_complete_value_is_exit_3(api):
     result = run("recover", "--url", api.url, "--no-auth", "--complete", "a-ra={not json")
     assert result.exit_code == 3 and "must be JSON" in result.stderr
+
+
+def test_a_server_that_is_not_mistral_is_one_line_and_exit_3():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Html(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a login page</html>")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = run("inspect", "--url", f"http://127.0.0.1:{server.server_address[1]}", "--no-auth")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 3
+    assert len(result.stderr.strip().splitlines()) == 1 and "not Mistral's JSON" in result.stderr
+
+
+def test_an_api_lost_midway_through_apply_is_recorded_and_exit_3(api, tmp_path, monkeypatch):
+    from lab.operators.api import Mistral
+
+    def gone(self, path, body):
+        raise LabError(f"{self.url}: Mistral API unreachable during PUT {path}")
+
+    monkeypatch.setattr(Mistral, "put", gone)
+    record = tmp_path / "r.json"
+    result = run("recover", "--url", api.url, "--no-auth", "--apply", "--yes", "--record", str(record))
+    assert result.exit_code == 3 and len(result.stderr.strip().splitlines()) == 1
+    outcomes = [c["outcome"] for c in json.loads(record.read_text())["calls"]]
+    assert outcomes == ["error", "not attempted", "not attempted", "not attempted"]

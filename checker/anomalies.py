@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from checker.cron import from_cron
 from checker.promise import FaultWindow, role_of
+from checker.start_task_log import idle_task_note
 from checker.rpc import Lookup, cite, concerned_executions
 from history.anomaly import Anomaly, FaultTouch
 from history.mistral import ERROR, TERMINAL_STATES, mistral_time
@@ -33,8 +34,9 @@ class Context:
     """What classification needs from a run: the snapshot indexed, witness runs, fault windows, the level."""
 
     def __init__(self, snapshot: dict[str, Any] | None, runs: list[WitnessRun], windows: list[FaultWindow],
-                 level: str) -> None:
+                 level: str, start_tasks_received: dict[str, str] | None = None) -> None:
         snapshot = snapshot or {"executions": [], "tasks": [], "action_executions": []}
+        self.start_tasks_received = start_tasks_received  # None: no engine logs (checker.start_task_log)
         self.executions = {e["id"]: e for e in snapshot["executions"]}
         self.tasks = {t["id"]: t for t in snapshot["tasks"]}
         self.tasks_of: dict[str, list[dict]] = defaultdict(list)
@@ -172,9 +174,12 @@ def from_completion(ctx: Context, result: dict[str, Any]) -> list[dict[str, Any]
     if result.get("valid") is False:  # stuck only counts once the settle window has passed
         for stuck in result.get("stuck") or []:
             kind = stuck_kind(stuck)
+            idle = [t for t in ctx.tasks_of.get(stuck["id"], []) if t.get("state") == "IDLE"]
+            note = idle_task_note(idle, ctx.start_tasks_received) if kind == "idle-task" else None
             found.append(ctx.make(
                 "stuck-execution", kind, "completion",
-                f"execution {stuck['id']} still {stuck.get('state')} after the settle window ({kind})",
+                f"execution {stuck['id']} still {stuck.get('state')} after the settle window ({kind})"
+                + (f"; {note}" if note else ""),
                 execution_id=stuck["id"],
                 action_execution_ids=[a["id"] for a in stuck.get("action_executions") or []],
                 nodes=(stuck.get("nodes") or {}).get("executors") or [],

@@ -13,6 +13,7 @@ from typing import Any
 
 from checker.anomalies import Context, classify, summary
 from checker.promise import promise_json, promise_of
+from checker.start_task_log import received_start_tasks
 from history.run_dir import SNAPSHOT_FILE, WITNESS_FILE, RunFiles
 from history.started import counts_as_started
 from history.verdict import INVALID, VALID, merge, normal
@@ -28,7 +29,7 @@ def verdict(files: RunFiles, results: dict[str, dict[str, Any]], gates: dict[str
     promise = promise_of(files.dir, files.run, files.events, files.spec, files.snapshot_wall)
     snapshot = files.snapshot if files.has(SNAPSHOT_FILE) else None
     runs = files.witness if files.has(WITNESS_FILE) else []
-    ctx = Context(snapshot, runs, promise["windows"], promise["level"])
+    ctx = Context(snapshot, runs, promise["windows"], promise["level"], received_start_tasks(files.dir))
     anomalies = classify(ctx, results, gates, built_to_succeed(files) if snapshot else set())
     parts = judged_parts(results, gates, anomalies)
     valid = merge([p["verdict"] for p in parts] + [INVALID if any(a["defect"] for a in anomalies) else VALID])

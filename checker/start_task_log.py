@@ -37,7 +37,7 @@ def received_start_tasks(run_dir: Path | str) -> dict[str, str] | None:
 
 
 def idle_task_note(idle_tasks: list[dict], received: dict[str, str] | None) -> str | None:
-    """'IDLE task p_1: its start_task never reached an engine (no engine log shows it received)', or where it
+    """'IDLE task p_1: no engine handled its start_task (no engine log shows it received)', or where it
     was received; None when the logs cannot tell."""
     if received is None or not idle_tasks:
         return None
@@ -46,8 +46,8 @@ def idle_task_note(idle_tasks: list[dict], received: dict[str, str] | None) -> s
         name = task.get("name") or task.get("id")
         where = received.get(str(task.get("id")))
         notes.append(f"IDLE task {name}: " + (f"its start_task was received ({where}), yet it never left IDLE"
-                                              if where else "its start_task never reached an engine (no engine "
-                                              "log shows it received)"))
+                                              if where else "no engine handled its start_task (no engine log "
+                                              "shows it received)"))
     return "; ".join(notes)
 
 

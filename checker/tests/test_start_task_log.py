@@ -33,6 +33,6 @@ def test_without_engine_logs_nothing_is_claimed(tmp_path: Path) -> None:
 def test_the_note_tells_a_lost_start_task_from_one_received(tmp_path: Path) -> None:
     received = received_start_tasks(_logs(tmp_path, engine_1=LINE_23))
     lost = idle_task_note([{"id": P1, "name": "p_1"}], received)
-    assert lost == "IDLE task p_1: its start_task never reached an engine (no engine log shows it received)"
+    assert lost == "IDLE task p_1: no engine handled its start_task (no engine log shows it received)"
     kept = idle_task_note([{"id": P2, "name": "p_2"}], received)
     assert kept == "IDLE task p_2: its start_task was received (engine-1 17:20:07.911), yet it never left IDLE"

@@ -32,6 +32,7 @@ def counts_as_started(op: Operation) -> bool:
 def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: list[WitnessRun],
                      all_ops: Iterable[Operation], settle_s: float, quiet_since: float | None) -> dict[str, Any]:
     executions = {e["id"]: e for e in snapshot["executions"]}
+    ops = list(all_ops)
     waited = None if quiet_since is None else snapshot.get("taken_at", 0.0) - quiet_since
     outcome: dict[str, list] = defaultdict(list)
     for op in _latest_per_id(started):
@@ -45,9 +46,11 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
             outcome["lost" if op.status == OK else "never_created"].append(ex_id)
         elif execution["state"] in TERMINAL:
             outcome[execution["state"]].append(ex_id)
+        elif execution["state"] == "PAUSED" and (left := client_left_paused(ex_id, ops)) is not None:
+            outcome[left].append(ex_id)
         else:
             outcome["stuck"].append(ex_id)
-    stuck = [_stuck_report(ex_id, snapshot, runs, all_ops) for ex_id in outcome["stuck"]]
+    stuck = [_stuck_report(ex_id, snapshot, runs, ops) for ex_id in outcome["stuck"]]
     violations = bool(outcome["lost"] or outcome["failed_but_created"])
     if violations:
         valid: bool | str = False
@@ -57,22 +60,29 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
         valid = False
     else:
         valid = "unknown"
+    if valid is True and outcome[PAUSED_UNSURE]:
+        valid = "unknown"  # a resume that may have reached Mistral: a lost one would look the same
     report: dict[str, Any] = {
         "valid": valid,
         "started": len({str(op.key) for op in started if counts_as_started(op)}),
         "terminal": {state: len(outcome[state]) for state in sorted(TERMINAL)},
-        "created": sum(len(outcome[state]) for state in TERMINAL) + len(stuck),
+        "created": sum(len(outcome[state]) for state in (*TERMINAL, PAUSED_BY_CLIENT, PAUSED_UNSURE)) + len(stuck),
         "never_created_count": len(outcome["never_created"]),
         "never_created": outcome["never_created"][:MAX_LISTED],
         "lost_count": len(outcome["lost"]),
         "lost": outcome["lost"][:MAX_LISTED],
         "failed_but_created": outcome["failed_but_created"][:MAX_LISTED],
+        PAUSED_BY_CLIENT: outcome[PAUSED_BY_CLIENT][:MAX_LISTED],
+        PAUSED_UNSURE: outcome[PAUSED_UNSURE][:MAX_LISTED],
         "stuck_count": len(stuck),
         "stuck": stuck[:MAX_LISTED],
         "settle_s": settle_s,
         "waited_s": None if waited is None else round(waited, 3),
     }
-    if valid == "unknown" and waited is None:
+    if valid == "unknown" and not stuck:
+        report["reason"] = (f"{len(outcome[PAUSED_UNSURE])} execution(s) PAUSED by their client, whose resume "
+                            "may have reached Mistral (an indeterminate answer): whether Mistral lost it is unknown")
+    elif valid == "unknown" and waited is None:
         report["reason"] = (f"{len(stuck)} execution(s) not terminal, and the settle wait never finished "
                             "(the run was interrupted or cut short): Mistral was not given its window")
     elif valid == "unknown":
@@ -87,6 +97,27 @@ def check_completion(started: list[Operation], snapshot: dict[str, Any], runs: l
         report["reason"] = f"{len(stuck)} execution(s) still not terminal {round(waited or 0, 1)} s after the " \
                            f"last fault (settle window {settle_s:g} s)"
     return report
+
+
+# A PAUSED execution is waiting for its user, not stuck, when its client paused it and no resume after that
+# reached Mistral: every later resume failed, or never left the client (no connection was made).
+PAUSED_BY_CLIENT, PAUSED_UNSURE = "paused_by_client", "paused_resume_unknown"
+NEVER_SENT = ("NewConnectionError", "Connection refused")
+CONTROL = ("pause", "resume", "cancel")
+
+
+def client_left_paused(ex_id: str, ops: list[Operation]) -> str | None:
+    """PAUSED_BY_CLIENT, PAUSED_UNSURE (a resume after the last acknowledged pause got an indeterminate answer),
+    or None: no acknowledged pause (Mistral paused it), or a resume after it was acknowledged - then it is stuck."""
+    control = sorted((op for op in ops if str(op.key) == ex_id and op.f in CONTROL), key=lambda op: op.call_time)
+    paused_at = [i for i, op in enumerate(control) if op.f == "pause" and op.status == OK]
+    if not paused_at:
+        return None
+    resumes = [op for op in control[paused_at[-1] + 1:] if op.f == "resume"]
+    if any(op.status == OK for op in resumes):
+        return None
+    unsure = [op for op in resumes if op.status not in (OK, FAIL) and not any(m in str(op.error) for m in NEVER_SENT)]
+    return PAUSED_UNSURE if unsure else PAUSED_BY_CLIENT
 
 
 def _latest_per_id(started: list[Operation]) -> list[Operation]:

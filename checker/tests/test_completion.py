@@ -99,3 +99,43 @@ def test_normalise_cause() -> None:
     assert normalise_cause(None) == "unknown (no state_info)"
     assert normalise_cause("\n  Task 9e3c1f0a-1b2c-4d5e-8f90-123456789abc failed after 3 tries\nmore") == \
         "Task <id> failed after N tries"
+
+
+# ---------------------------------------------------------------- an execution its client paused
+def _op(index: int, f: str, status: str, at: int, key: str = "wf-p", error: str | None = None):
+    from history.pairing import Operation
+
+    return Operation(index, 0, f, None, status, index, index + 1, key=key, call_time=at, node="api-1", error=error)
+
+
+REFUSED = "ConnectionError: ... (Caused by NewConnectionError(\"HTTPConnection(host='127.0.0.1', port=1)"
+
+
+def _paused_report(*control):
+    from checker.completion import check_completion
+
+    start = _op(0, "start", "ok", 0)
+    snap = snapshot([execution("wf-p", "PAUSED")], [task("T1", wf="wf-p")], [action("A1", "T1")], taken_at=1000.0)
+    return check_completion([start], snap, [], [start, *control], settle_s=60.0, quiet_since=900.0)
+
+
+def test_a_paused_execution_whose_resume_never_reached_mistral_is_its_clients_not_stuck() -> None:
+    report = _paused_report(_op(2, "pause", "ok", 10), _op(4, "resume", "info", 20, error=REFUSED),
+                            _op(6, "resume", "fail", 30, error="400: already"))
+    assert report["valid"] is True and report["stuck_count"] == 0
+    assert report["paused_by_client"] == ["wf-p"] and report["created"] == 1
+
+
+def test_a_paused_execution_after_an_acknowledged_resume_is_stuck() -> None:
+    report = _paused_report(_op(2, "pause", "ok", 10), _op(4, "resume", "ok", 20), _op(6, "pause", "fail", 30))
+    assert report["valid"] is False and [s["id"] for s in report["stuck"]] == ["wf-p"]
+    assert _paused_report()["stuck_count"] == 1  # no client paused it: Mistral did, and nothing resumes it
+
+
+def test_a_resume_that_may_have_reached_mistral_leaves_the_verdict_unknown_with_why() -> None:
+    report = _paused_report(_op(2, "pause", "ok", 10), _op(4, "resume", "info", 20, error="ReadTimeout"))
+    assert report["valid"] == "unknown" and report["paused_resume_unknown"] == ["wf-p"]
+    assert report["reason"].startswith("1 execution(s) PAUSED by their client, whose resume may have reached")
+    later = _paused_report(_op(2, "pause", "ok", 10), _op(4, "resume", "info", 20, error="ReadTimeout"),
+                           _op(6, "resume", "ok", 25), _op(8, "pause", "ok", 30))
+    assert later["valid"] is True and later["paused_by_client"] == ["wf-p"]  # only what follows the last pause

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.map.cells import Cell
-from lab.map.classify import CLASSES, DEFECT
+from lab.map.classify import CANNOT, CLASSES, DEFECT
 from lab.map.run import load_map
 
 CONSEQUENCE_CHARS = 180  # the rpc checker's sentence, cut: the run's report has it whole
@@ -51,6 +51,8 @@ def results_table(doc: dict[str, Any]) -> str:
     for key in doc.get("selected") or []:
         entry = (doc.get("cells") or {}).get(key)
         cell = Cell.of(key)
+        if entry is not None and entry.get("class") == CANNOT:
+            continue  # listed per method under the table (cannot_exercise_line)
         if entry is None:
             rows.append(f"| {cell.method} | {cell.side} | {cell.action} | not run yet | 0 | - | - |")
             continue
@@ -73,12 +75,22 @@ def _when(stamp: str | None) -> str:
     return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp and len(stamp) >= 16 else "?"
 
 
+def cannot_exercise_line(doc: dict[str, Any]) -> str:
+    """The cells the lab cannot make Mistral send, per method: 'on_action_update (8 cells), ...'."""
+    methods = Counter(Cell.of(key).method for key, entry in (doc.get("cells") or {}).items()
+                      if entry.get("class") == CANNOT)
+    if not methods:
+        return ""
+    listed = ", ".join(f"{method} ({count} cell{'s' if count != 1 else ''})" for method, count in methods.items())
+    return f"\nNot in the table, {CANNOT} (the workload table below says why): {listed}.\n"
+
+
 def render(doc: dict[str, Any]) -> str:
     settings = doc.get("settings") or {}
     head = (f"`{doc.get('command')}`, started {_when(doc.get('started'))}, last cell {_when(doc.get('updated'))}; "
             f"Mistral {settings.get('mistral_version') or 'default'}, base seed {settings.get('base_seed')}, "
             f"{settings.get('tries')} tr{'y' if settings.get('tries') == 1 else 'ies'} per cell.")
-    return f"{head}\n\nCells: {class_counts(doc)}.\n\n{results_table(doc)}\n"
+    return f"{head}\n\nCells: {class_counts(doc)}.\n\n{results_table(doc)}\n{cannot_exercise_line(doc)}"
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,7 @@ from lab.map.run import Settings, new_map, save
 def _doc() -> dict:
     doc = new_map(Settings(base_seed=1, tries=1), "mistral-lab map --out m")
     doc["started"], doc["updated"] = "2026-12-07T17:07:02Z", "2026-12-07T18:30:00Z"
-    doc["selected"] = ["start_task/send/drop", "run_action/receive/drop", "notify/send/delay"]
+    doc["selected"] = ["start_task/send/drop", "run_action/receive/drop", "notify/send/delay", "start_action/send/drop"]
     doc["cells"] = {
         "start_task/send/drop": {"class": "defect", "new": True, "findings": [], "tries": [{}], "conclusive": 1,
                                  "anomalies": [{"name": "stuck-execution/idle-task", "follows_message": True}],
@@ -16,6 +16,7 @@ def _doc() -> dict:
         "run_action/receive/drop": {"class": "HA gap", "findings": [], "tries": [{}, {}], "conclusive": 2,
                                     "anomalies": [{"name": "abandoned-action/heartbeat", "follows_message": False}],
                                     "consequences": ["run_action lost", "another"]},
+        "start_action/send/drop": {"class": "cannot exercise", "tries": [], "conclusive": 0},
     }
     return doc
 
@@ -36,7 +37,9 @@ def test_a_defect_matching_a_finding_names_it_and_the_header_carries_command_and
     text = render(doc)
     assert "**defect, lost-start-task**" in text
     assert text.startswith("`mistral-lab map --out m`, started 2026-12-07 17:07 UTC, last cell 2026-12-07 18:30 UTC")
-    assert "Cells: 1 HA gap, 1 defect, 1 not run yet." in text
+    assert "Cells: 1 HA gap, 1 defect, 1 cannot exercise, 1 not run yet." in text
+    assert "| start_action |" not in text and "cannot exercise (the workload table below says why): " \
+        "start_action (1 cell)." in text
     save(tmp_path, doc)
     assert main([str(tmp_path)]) == 0 and "lost-start-task" in capsys.readouterr().out
     assert main([]) == 3

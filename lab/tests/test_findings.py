@@ -32,7 +32,8 @@ def test_the_seeded_catalogue_loads_and_every_spec_builds() -> None:
     found = {f.id: f for f in load_catalogue(DEFAULT_DIR)}
     assert set(found) == {"stuck-after-engine-scale-down", "executor-sigterm-abandons-actions",
                           "retry-duplicates-non-idempotent-action", "lost-result-after-engine-scale-down",
-                          "join-stuck-after-engine-scale-down"}
+                          "join-stuck-after-engine-scale-down", "lost-start-task-leaves-execution-running",
+                          "run-action-lost-with-its-engine"}
     for finding in found.values():
         # The last recorded replay as measured: it may have reproduced nothing (lost-result, 0 of 3 on
         # 2026-12-07), which the README's table shows; the finding still names where it was first seen.

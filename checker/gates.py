@@ -11,7 +11,7 @@ from typing import Any
 
 from history.events import FAIL, NEMESIS, OK
 from history.faults import TOUCHED_KEYS, FaultWindow, effect_key, read_faults
-from history.mistral import SUCCESS
+from history.mistral import ERROR, SUCCESS
 from history.run_dir import RUN_FILE, SNAPSHOT_FILE, SPEC_FILE, WITNESS_FILE, RunFiles
 
 WITNESS_ACTION = "lab.witness"
@@ -29,12 +29,16 @@ def progress_gate(files: RunFiles) -> dict[str, Any]:
         missing.append(f"no operation completed ok ({len(ops)} attempted)")
     if starts:
         created = _created_success(files, starts)
+        failed_as_built = _ended_as_built_to_fail(files, starts)
         figures["ok_starts"] = sum(1 for op in starts if op.status == OK)
         figures["succeeded_executions"] = created
+        if failed_as_built:
+            figures["failed_as_declared"] = failed_as_built
         if figures["ok_starts"] == 0:
             missing.append(f"none of {len(starts)} starts was acknowledged")
-        if created == 0:
-            missing.append("no execution of a workflow built to succeed reached SUCCESS")
+        if created == 0 and failed_as_built == 0:
+            missing.append("no execution of a workflow built to succeed reached SUCCESS" +
+                           (" and none built to fail (expect: error) ended ERROR" if _built_to_fail(starts) else ""))
     if "exactly-once" in _checkers(files) and files.has(WITNESS_FILE):
         scope = {str(op.key) for op in starts}
         figures["witnessed_runs"] = sum(1 for r in files.witness if r.workflow_execution_id in scope)
@@ -42,6 +46,20 @@ def progress_gate(files: RunFiles) -> dict[str, Any]:
             missing.append("the witness saw no action run of this run's executions")
     return {"valid": "unknown" if missing else True, **figures,
             **({"reason": "no progress: " + "; ".join(missing)} if missing else {})}
+
+
+def _built_to_fail(starts: list) -> set[str]:
+    return {str(op.key) for op in starts
+            if isinstance(op.invoke_value, dict) and op.invoke_value.get("expect") == "ERROR"}
+
+
+def _ended_as_built_to_fail(files: RunFiles, starts: list) -> int:
+    """Executions a spec declared built to fail (expect: error) that ended ERROR: progress, as SUCCESS is for the
+    others."""
+    wanted = _built_to_fail(starts)
+    if not wanted or not files.has(SNAPSHOT_FILE):
+        return 0
+    return sum(1 for e in files.snapshot["executions"] if e["id"] in wanted and e["state"] == ERROR)
 
 
 def _created_success(files: RunFiles, starts: list) -> int:
@@ -205,6 +223,11 @@ def _work_verdict(files: RunFiles, report: dict[str, Any], wrong: list[dict], su
         return {"valid": False, "reason": f"{len(wrong)} SUCCESS execution(s) did not do what their workflow must "
                                           f"do; first {first['execution_id']}: {detail}"}
     if succeeded == 0:
+        starts = [op for op in files.ops if op.f == "start" and op.key is not None and op.status != FAIL]
+        failed = _ended_as_built_to_fail(files, starts)
+        if failed:  # the work of a workflow built to fail is its ERROR end, which the progress gate counts
+            return {"valid": True, "note": f"{failed} execution(s) built to fail (expect: error) ended ERROR as "
+                                           "declared; no SUCCESS execution had work to check"}
         return {"valid": "unknown", "reason": "no SUCCESS execution to check the work of"}
     if report["unchecked"] and _shape_at_run_time(files):
         return {"valid": True, "note": f"could not check {report['unchecked']} of {succeeded} SUCCESS executions: "

@@ -187,3 +187,32 @@ def test_a_fault_that_acts_at_heal_without_a_heal_answer_is_not_applied(tmp_path
     gate = _message_loss_run(tmp_path / "failed", failed)
     assert gate["valid"] == "unknown" and "heal failed" in gate["faults"][0]["reason"]
     assert "broker gone" in gate["faults"][0]["reason"]
+
+
+def _built_to_fail_run(tmp_path: Path, end_state: str) -> Path:
+    """Two executions of a workflow the spec declares built to fail (expect: error), ending `end_state`."""
+    snap = snapshot([execution("wf-1", end_state), execution("wf-2", end_state)],
+                    [task("T1", wf="wf-1", state=end_state), task("T2", wf="wf-2", state=end_state)],
+                    [action("A1", "T1", state=end_state), action("A2", "T2", state=end_state)])
+    run = write_run(tmp_path, snap=snap, records=witness("r1", "A1", "T1", wf="wf-1") +
+                    witness("r2", "A2", "T2", wf="wf-2"))
+    with HistoryWriter(run / "history.jsonl") as writer:
+        for process, ex_id in enumerate(("wf-1", "wf-2")):
+            writer.append(process, "invoke", "start", {"workflow": "lab_fail", "expect": "ERROR"}, key=ex_id,
+                          node="api-1")
+            writer.append(process, "ok", "start", "RUNNING", key=ex_id, node="api-1")
+    return run
+
+
+def test_a_workflow_built_to_fail_that_ends_error_is_progress_and_its_work_as_declared(tmp_path):
+    result = check_run(_built_to_fail_run(tmp_path, "ERROR"))
+    progress, work = result["gates"]["progress"], result["gates"]["expected-work"]
+    assert progress["valid"] is True and progress["failed_as_declared"] == 2, progress
+    assert work["valid"] is True and "2 execution(s) built to fail (expect: error) ended ERROR" in work["note"]
+    assert result["valid"] is True, result.get("reasons")
+
+
+def test_a_workflow_built_to_fail_that_never_ends_error_is_no_progress(tmp_path):
+    result = check_run(_built_to_fail_run(tmp_path, "SUCCESS"))
+    assert result["gates"]["progress"]["valid"] == "unknown"
+    assert result["gates"]["progress"]["reason"].endswith("and none built to fail (expect: error) ended ERROR")

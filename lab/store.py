@@ -108,12 +108,31 @@ def write_index(store: Path, runs: list[RunSummary]) -> Path:
     return out
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], sort_keys: bool = True) -> Path:
+def write_text_atomic(path: Path, text: str) -> Path:
     """A temporary file renamed over `path`: a crash or Ctrl-C never leaves half a file behind."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=sort_keys, default=str) + "\n")
+    temporary.write_text(text)
     os.replace(temporary, path)
     return path
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], sort_keys: bool = True) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=1, sort_keys=sort_keys, default=str) + "\n")
+
+
+def load_resumable(directory: Path, file_name: str, fmt: int, what: str) -> dict[str, Any]:
+    """The JSON document a long command (map, release matrix) left in DIR, to go on with it; one LabError line
+    when DIR holds none, or one unreadable or of another format."""
+    path = Path(directory) / file_name
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"--resume {directory}: no {file_name} there to resume") from None
+    except (OSError, ValueError) as exc:
+        raise LabError(f"--resume {directory}: {file_name} is unreadable: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt or not isinstance(doc.get("cells"), dict):
+        raise LabError(f"--resume {directory}: {file_name} is not {what} of format {fmt}")
+    return doc
 
 
 def update_run_file(run_dir: Path, fields: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,8 @@ err = Console(stderr=True)
 
 URL = typer.Option(None, "--url", help="Mistral API, http(s)://HOST:PORT (with or without /v2). With keystone "
                    "and no --url: the catalog's workflow endpoint.")
+OS_CLOUD = typer.Option(None, "--os-cloud", help="keystone: a clouds.yaml cloud (or OS_CLOUD).")
+INSECURE = typer.Option(False, "--insecure", help="keystone: do not verify TLS certificates.")
 NO_AUTH = typer.Option(False, "--no-auth", help="Mistral runs with auth disabled (the lab's): no keystone.")
 AS_JSON = typer.Option(False, "--json", help="One JSON document on stdout.")
 WINDOW = typer.Option("300", "--heartbeat-window", help="Seconds: \\[action_heartbeat] check_interval x "
@@ -85,8 +87,7 @@ def inspect_command(
                                            "(or its run directory) instead of a live API, as of its taken_at."),
     no_auth: bool = NO_AUTH, as_json: bool = AS_JSON, window: str = WINDOW, first: str = FIRST,
     older: Optional[str] = OLDER, paused: bool = PAUSED, timeout: str = TIMEOUT,
-    os_cloud: Optional[str] = typer.Option(None, "--os-cloud", help="keystone: a clouds.yaml cloud (or OS_CLOUD)."),
-    insecure: bool = typer.Option(False, "--insecure", help="keystone: do not verify TLS certificates."),
+    os_cloud: Optional[str] = OS_CLOUD, insecure: bool = INSECURE,
     os_auth_type: Optional[str] = _os("auth_type"), os_auth_url: Optional[str] = _os("auth_url"),
     os_username: Optional[str] = _os("username"), os_password: Optional[str] = _os("password"),
     os_project_name: Optional[str] = _os("project_name"), os_project_id: Optional[str] = _os("project_id"),
@@ -130,8 +131,7 @@ def recover_command(
     wait: str = typer.Option("60", "--wait", help="Seconds to wait for Mistral between dependent calls."),
     no_auth: bool = NO_AUTH, as_json: bool = AS_JSON, window: str = WINDOW, first: str = FIRST,
     older: Optional[str] = OLDER, paused: bool = PAUSED, timeout: str = TIMEOUT,
-    os_cloud: Optional[str] = typer.Option(None, "--os-cloud", help="keystone: a clouds.yaml cloud (or OS_CLOUD)."),
-    insecure: bool = typer.Option(False, "--insecure", help="keystone: do not verify TLS certificates."),
+    os_cloud: Optional[str] = OS_CLOUD, insecure: bool = INSECURE,
     os_auth_type: Optional[str] = _os("auth_type"), os_auth_url: Optional[str] = _os("auth_url"),
     os_username: Optional[str] = _os("username"), os_password: Optional[str] = _os("password"),
     os_project_name: Optional[str] = _os("project_name"), os_project_id: Optional[str] = _os("project_id"),

@@ -9,7 +9,6 @@ progress: it is not recorded, and `--resume DIR` skips every cell already in DIR
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from lab.findings.columns import Column
 from lab.findings.matrix_cell import ANSWERED, CANNOT_RUN, cell_key, run_cell
 from lab.findings.matrix_html import write_html
 from lab.findings.replay import RunFn, Try
-from lab.store import write_json_atomic
+from lab.store import load_resumable, write_json_atomic
 
 MATRIX_FILE = "versions.json"
 FORMAT = 1
@@ -39,16 +38,7 @@ def new_matrix(tries: int, command: str) -> dict[str, Any]:
 
 def load_matrix(directory: Path) -> dict[str, Any]:
     """A stored matrix to resume; LabError when DIR holds none."""
-    path = Path(directory) / MATRIX_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LabError(f"--resume {directory}: no {MATRIX_FILE} there to resume") from None
-    except (OSError, ValueError) as exc:
-        raise LabError(f"--resume {directory}: {MATRIX_FILE} is unreadable: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("cells"), dict):
-        raise LabError(f"--resume {directory}: {MATRIX_FILE} is not a release matrix of format {FORMAT}")
-    return doc
+    return load_resumable(directory, MATRIX_FILE, FORMAT, "a release matrix")
 
 
 def resumed_tries(doc: dict[str, Any], asked: int | None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.findings.matrix_cell import CANNOT_RUN, STATUSES, cell_key
 from lab.findings.replay import BELOW, GONE, INCONCLUSIVE, REPRODUCES
+from lab.store import write_text_atomic
 
 HTML_FILE = "versions.html"
 COLOURS = {REPRODUCES: "#ef9a9a", BELOW: "#ffe0b2", GONE: "#c8e6c9", INCONCLUSIVE: "#fff59d",
@@ -103,11 +104,7 @@ def write_html(out_dir: Path, doc: dict[str, Any]) -> Path:
             f"<h2>Cells</h2><p>Rows: the catalogued finding; columns: the Mistral release (and the options a "
             f"variant adds). Hover a cell for the rule that gave its status; each try links to its run's "
             f"report.</p>{matrix_html(doc, out_dir)}</body></html>")
-    path = out_dir / HTML_FILE
-    temporary = path.with_name(f".{HTML_FILE}.{os.getpid()}.tmp")
-    temporary.write_text(page)
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(out_dir / HTML_FILE, page)
 
 
 __all__ = ["COLOURS", "HTML_FILE", "MEANING", "cell_html", "matrix_html", "summary_html", "write_html"]

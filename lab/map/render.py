@@ -10,6 +10,7 @@ from typing import Any
 from lab.map.cells import NO_SIDE, Cell
 from lab.map.classify import CANNOT, DEFECT, DESIGNED, HA_GAP, INCONCLUSIVE, NO_EFFECT, NOT_EXERCISED
 from nemesis.rpc import ACTIONS, METHODS, SIDES
+from lab.store import write_text_atomic
 
 HTML_FILE = "map.html"
 COLOURS = {NO_EFFECT: "#c8e6c9", DESIGNED: "#bbdefb", HA_GAP: "#ffe0b2", DEFECT: "#ef9a9a",
@@ -113,11 +114,7 @@ def write_html(out_dir: Path, doc: dict[str, Any]) -> Path:
             f"<p>Rows: the Mistral RPC method; columns: the side the rule sits on and what it does to the first "
             f"matching message. Hover a cell for the rule that classed it.</p>{matrix_html(doc, out_dir)}"
             "</body></html>")
-    path = out_dir / HTML_FILE
-    temporary = path.with_name(f".{HTML_FILE}.{os.getpid()}.tmp")
-    temporary.write_text(page)
-    os.replace(temporary, path)
-    return path
+    return write_text_atomic(out_dir / HTML_FILE, page)
 
 
 __all__ = ["COLOURS", "HTML_FILE", "MEANING", "cell_html", "matrix_html", "summary_html", "write_html"]

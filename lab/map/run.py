@@ -7,7 +7,6 @@ run was interrupted is not recorded (a resume runs it again); Ctrl-C between run
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from lab.map.cell_spec import cannot_exercise, cell_seed, cell_spec
 from lab.map.cells import Cell
 from lab.map.classify import CANNOT, INCONCLUSIVE, UNANSWERED, classify, combine
 from lab.map.render import write_html
-from lab.store import write_json_atomic
+from lab.store import load_resumable, write_json_atomic
 
 MAP_FILE = "map.json"
 FORMAT = 1
@@ -57,16 +56,7 @@ def new_map(settings: Settings, command: str) -> dict[str, Any]:
 
 def load_map(directory: Path) -> dict[str, Any]:
     """A stored map to resume; LabError when DIR holds none."""
-    path = Path(directory) / MAP_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LabError(f"--resume {directory}: no {MAP_FILE} there to resume") from None
-    except (OSError, ValueError) as exc:
-        raise LabError(f"--resume {directory}: {MAP_FILE} is unreadable: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("cells"), dict):
-        raise LabError(f"--resume {directory}: {MAP_FILE} is not a map of format {FORMAT}")
-    return doc
+    return load_resumable(directory, MAP_FILE, FORMAT, "a map")
 
 
 def resumed_settings(doc: dict[str, Any], asked: dict[str, Any]) -> Settings:

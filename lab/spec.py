@@ -58,6 +58,29 @@ class TestSpec:
                         **kwargs, **({"mistral_version": self.mistral_version} if self.mistral_version else {}))
 
 
+class SourceSpec(TestSpec):
+    """A spec whose cluster builds Mistral from a local tree. Not a dataclass of its own: mistral_src is no
+    field, so the run's test.yaml stays a plain, replayable spec (topology.json records the source)."""
+
+    mistral_src: str | None = None
+
+    def topology(self, lab_name: str) -> Topology:
+        topology = super().topology(lab_name)
+        topology.mistral_src = self.mistral_src
+        return topology
+
+
+def with_mistral_source(spec: TestSpec, mistral_src: Path | None) -> TestSpec:
+    """`spec` built from the Mistral tree `mistral_src` (a change under test), or `spec` itself when None."""
+    if mistral_src is None:
+        return spec
+    if not Path(mistral_src).is_dir():
+        raise LabError(f"--mistral-src {mistral_src}: not a directory")
+    patched = SourceSpec(**spec.to_dict())
+    patched.mistral_src = str(mistral_src)
+    return patched
+
+
 def builtin_names() -> list[str]:
     return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
 

@@ -187,3 +187,19 @@ def test_start_without_a_new_task_is_one_line(monkeypatch, tmp_path: Path) -> No
     monkeypatch.setattr(swarm.time, "monotonic", lambda: next(clock))
     with pytest.raises(LabError, match="executor-1: swarm made no new task within 60 s"):
         _backend_with(FakeService(appears_after=None), monkeypatch, tmp_path).start("executor-1")
+
+
+# ------------------------------------------------------------------ a scale-up deploys only the new nodes
+def test_scale_up_deploys_only_the_added_services(monkeypatch, tmp_path: Path) -> None:
+    import yaml
+
+    backend = swarm.SwarmBackend("s", tmp_path / "lab")
+    backend.state_dir.mkdir(parents=True)
+    services = {name: {"image": "m"} for name in ("db", "api-1", "executor-1", "executor-2", "executor-3")}
+    backend.stack_file.write_text(yaml.safe_dump({"version": "3.8", "services": services, "configs": {"c": {}}}))
+    deployed = []
+    monkeypatch.setattr(backend, "_stack_deploy", deployed.append)
+    backend.deploy(lambda _: None, services=["executor-3"])
+    # a running service in the file would get a service update, which may restart its task
+    assert [list(d["services"]) for d in deployed] == [["executor-3"]]
+    assert deployed[0]["configs"] == {"c": {}}

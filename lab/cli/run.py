@@ -29,18 +29,26 @@ def run(
     strict: bool = typer.Option(False, "--strict", help="Fail on known (catalogued) defects too."),
     backend: Optional[str] = typer.Option(None, "--backend", help="compose or swarm (default: the spec's "
                                           "cluster.backend, else compose)."),
+    mistral_version: Optional[str] = typer.Option(None, "--mistral-version", help="Mistral release from PyPI "
+                                                  "(default: the spec's mistral_version, else the lab's default)."),
+    mistral_src: Optional[Path] = typer.Option(None, "--mistral-src", help="A local Mistral tree to build and "
+                                               "test instead of a release (a change under review)."),
 ) -> None:
     """Run a test: up, warm-up, load + nemesis, heal, settle, snapshot, logs, down, check, report.
 
     Exit 0 valid, 1 invalid, 2 unknown, 3 the lab itself failed. A run whose defects are all known findings
     (findings/) exits as if they were absent, unless --strict; any new defect exits 1."""
     from lab.run import run_test
-    from lab.spec import apply_overrides, load_spec, spec_from_run
+    from lab.spec import apply_overrides, load_spec, spec_from_run, with_mistral_source
 
     if replay is not None and test is not None:
         raise LabError("give either a TEST or --replay RUN_DIR, not both")
+    if mistral_version is not None and mistral_src is not None:
+        raise LabError("give either --mistral-version or --mistral-src, not both")
     spec = spec_from_run(replay) if replay is not None else load_spec(test or "smoke")
     spec = apply_overrides(spec, time_limit=time_limit, seed=seed, backend=backend)
+    spec.mistral_version = mistral_version or spec.mistral_version
+    spec = with_mistral_source(spec, mistral_src)
     outcome = run_test(spec, store, lab_name=lab, keep=keep, reuse=reuse)
     print_outcome(spec.name, outcome, strict)
     raise typer.Exit(outcome.exit_for(strict))

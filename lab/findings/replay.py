@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lab.findings.catalogue import Finding, load_finding
-from lab.spec import TestSpec, apply_overrides, load_spec
+from lab.spec import SourceSpec, TestSpec, apply_overrides, load_spec, with_mistral_source
 from history.run_dir import read_results  # noqa: F401 - re-exported: the one loader of results.json
 
 REPRODUCES, BELOW, INCONCLUSIVE = "reproduces", "below min_rate", "inconclusive"
@@ -29,18 +29,6 @@ def extra_attempts(tries: int) -> int:
 
 
 # ---------------------------------------------------------------- the spec of a try
-class SourceSpec(TestSpec):
-    """A spec whose cluster builds Mistral from a local tree. Not a dataclass of its own: mistral_src is no
-    field, so the run's test.yaml stays a plain, replayable spec (topology.json records the source)."""
-
-    mistral_src: str | None = None
-
-    def topology(self, lab_name: str):
-        topology = super().topology(lab_name)
-        topology.mistral_src = self.mistral_src
-        return topology
-
-
 def finding_spec(finding: Finding, seed: int, mistral_version: str | None = None,
                  mistral_src: Path | None = None, mistral_config: dict[str, str] | None = None) -> TestSpec:
     """The finding's spec at `seed`, against its own Mistral version unless told otherwise; `mistral_config`
@@ -48,11 +36,7 @@ def finding_spec(finding: Finding, seed: int, mistral_version: str | None = None
     spec = apply_overrides(load_spec(str(finding.spec)), seed=seed)
     spec.mistral_version = mistral_version or finding.mistral_version
     spec.mistral_config = {**spec.mistral_config, **(mistral_config or {})}
-    if mistral_src is None:
-        return spec
-    patched = SourceSpec(**spec.to_dict())
-    patched.mistral_src = str(mistral_src)
-    return patched
+    return with_mistral_source(spec, mistral_src)
 
 
 # ---------------------------------------------------------------- one try

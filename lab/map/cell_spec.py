@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.map.cells import Cell
-from lab.spec import TestSpec, check_faults_fit, validate_spec
+from lab.spec import TestSpec, check_faults_fit, validate_spec, with_mistral_source
 from nemesis.rpc import default_role
 
 
@@ -132,13 +132,7 @@ def cell_spec(cell: Cell, seed: int, mistral_version: str | None = None,
     """The validated spec of one attempt of a cell (LabError if it would not run)."""
     spec = validate_spec(spec_data(cell, seed, mistral_version), f"<map cell {cell.key}>")
     check_faults_fit(spec)
-    if mistral_src is None:
-        return spec
-    from lab.findings.replay import SourceSpec  # the same source-built spec the findings replays use
-
-    patched = SourceSpec(**spec.to_dict())
-    patched.mistral_src = str(mistral_src)
-    return patched
+    return with_mistral_source(spec, mistral_src)  # the same source-built spec the findings replays use
 
 
 __all__ = ["AT_S", "CANNOT", "DELAY_MS", "DURATION_S", "Exercise", "PLANS", "TIME_LIMIT_S", "cannot_exercise",

@@ -77,3 +77,37 @@ def test_the_real_command_prints_one_line_and_exits_3() -> None:
     assert proc.returncode == 3
     assert proc.stderr.strip() == "error: invalid engine count 0: must be between 1 and 32"
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mistral-version", "20.2.0", "--mistral-src", "."], "give either --mistral-version or --mistral-src"),
+    (["--mistral-src", "/nonexistent/mistral"], "--mistral-src /nonexistent/mistral: not a directory"),
+])
+def test_run_rejects_conflicting_or_missing_mistral_source(args: list[str], message: str, monkeypatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves nothing reached the engine
+    result = runner.invoke(app, ["run", "lab-test", *args])
+    assert isinstance(result.exception, LabError)
+    assert message in str(result.exception)
+
+
+def test_run_passes_the_mistral_version_and_source_to_the_cluster(monkeypatch, tmp_path) -> None:
+    import lab.run
+
+    seen = []
+    monkeypatch.setattr(lab.run, "run_test", lambda spec, *a, **k: seen.append(spec) or _Exit())
+    runner.invoke(app, ["run", "lab-test", "--mistral-version", "20.2.0"])
+    runner.invoke(app, ["run", "lab-test", "--mistral-src", str(tmp_path)])
+    assert seen[0].topology("t").mistral_version == "20.2.0"
+    assert seen[1].topology("t").mistral_src == str(tmp_path)
+
+
+class _Exit:
+    new = known = ()
+    run_dir = __import__("pathlib").Path("run")
+    valid, interrupted = True, False
+
+    def verdict(self, strict: bool = False) -> bool:
+        return True
+
+    def exit_for(self, strict: bool = False) -> int:
+        return 0

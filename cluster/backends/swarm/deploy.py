@@ -122,8 +122,8 @@ class SwarmDeploy(SwarmState):
 
     def deploy(self, report: Report, services: list[str] | None = None) -> None:
         document = yaml.safe_load(self.stack_file.read_text())
-        if services is not None:
-            self._stack_deploy(document)
+        if services is not None:  # a scale-up: only the new nodes' services, so no running node is touched
+            self._stack_deploy(phase_document(document, services))
             return
         self._distribute_images(report)
         report("deploying database, broker and witness")

@@ -401,7 +401,14 @@ def test_boot_swaps_time_sleep_only_under_faketime_without_fake_monotonic() -> N
             time.sleep(-1)
         except ValueError:
             negative = "ValueError"
-        print(time.sleep.__module__, slept >= 0.05, negative)
+        # eventlet's hub (releases before 21.0.0) sleeps with sys.modules["__original_module_time"] when present;
+        # eventlet's monkey_patch then greens time.sleep, which must not reach the hub's copy
+        import sys
+        unpatched = sys.modules.get("__original_module_time")
+        swapped = time.sleep.__module__
+        time.sleep = lambda seconds: None
+        hub_sleep = unpatched.sleep.__module__ if unpatched is not None and unpatched is not time else "none"
+        print(swapped, slept >= 0.05, negative, hub_sleep)
     """)
     base = {**os.environ, "PYTHONPATH": str(PACK), "MISTRAL_LAB_RPC_HOOK": "0"}
     runs = {}
@@ -413,7 +420,8 @@ def test_boot_swaps_time_sleep_only_under_faketime_without_fake_monotonic() -> N
                              env={**env, **extra})
         assert out.returncode == 0, out.stderr
         runs[name] = out.stdout.split()
-    assert runs == {"faked": ["mistral_lab_rpc.boot", "True", "ValueError"], "plain": ["time", "True", "ValueError"]}
+    assert runs == {"faked": ["mistral_lab_rpc.boot", "True", "ValueError", "mistral_lab_rpc.boot"],
+                    "plain": ["time", "True", "ValueError", "none"]}
 
 
 def test_pth_installer_writes_the_import_line(tmp_path: Path) -> None:

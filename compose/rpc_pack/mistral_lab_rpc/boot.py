@@ -83,14 +83,21 @@ def fix_sleep_under_faketime() -> None:
     original = time.sleep
     if getattr(original, "__module__", "") == __name__:
         return
+    blocking_select = select.select  # bound now: eventlet's monkey_patch later greens select.select
 
     def sleep(seconds: float) -> None:
         if not seconds >= 0:  # negative or NaN: time.sleep's own error (sleep(0) is broken too: select it)
             return original(seconds)
-        select.select([], [], [], seconds)
+        blocking_select([], [], [], seconds)
 
     sleep.__doc__ = original.__doc__
+    sleep.__module__ = __name__
     time.sleep = sleep
+    # Releases before 21.0.0 run on eventlet, whose hub sleeps with patcher.original("time"): a fresh copy of
+    # the C module, with the broken sleep. eventlet takes that copy from sys.modules when it is there.
+    unpatched = type(sys)("time")
+    unpatched.__dict__.update({k: v for k, v in time.__dict__.items() if k not in ("__name__", "__spec__")})
+    sys.modules.setdefault("__original_module_time", unpatched)
 
 
 def install() -> None:

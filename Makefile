@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check clean-labs shrink-test multihost-test bench-test map map-quick \
+	findings findings-bundles findings-patch-check workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
 	versions
 
 install: $(VENV)/.installed
@@ -95,6 +95,12 @@ VERSIONS_DIR = $(if $(OUT),$(if $(wildcard $(OUT)/versions.json),--resume $(OUT)
 versions: install
 	$(LAB) doctor
 	$(LAB) findings $(IDS) --versions $(VERSIONS) $(if $(TRIES),--tries $(TRIES)) $(VERSIONS_DIR)
+
+# Every example of lab/specs/workflows/ (one per DSL form) run as written, under its fault, each on a fresh lab
+# (about 7 min on 2 cores); `make test` runs each form fault-free on the shared cluster.
+workflow-examples: install
+	$(LAB) doctor
+	@failed=0; for spec in lab/specs/workflows/*.spec.yaml; do $(LAB) run $$spec || failed=1; done; exit $$failed
 
 # One scrubbed tar.gz per finding (store/findings/<id>.tar.gz) from its newest stored run that shows it.
 findings-bundles: install

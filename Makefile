@@ -6,7 +6,7 @@ LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
 	findings findings-bundles findings-patch-check workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
-	versions
+	versions gate-tools gate-lint gate-test
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,8 @@ doctor: install
 	$(LAB) doctor
 
 # Everything: unit tests, packaging (wheel install), validation histories, and integration tests against real containers.
-test: install
+# gate-tools: the OpenStack gate's tests (ansible-lint, Zuul's config loader) are part of it.
+test: install gate-tools
 	$(BIN)/pytest -q
 
 # Only what needs neither Docker nor the network (about a minute).
@@ -130,3 +131,28 @@ multihost-test: install
 
 clean-labs: install
 	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"
+
+# The OpenStack gate (docs/openstack-gate.md). Its tools (ansible-core, ansible-lint, zuul, tox) live in their own
+# venv, not in .venv: zuul pins many libraries the lab also uses.
+GATE_VENV := .lab-cache/gate-tools
+GATE_BIN := $(GATE_VENV)/bin
+gate-tools: $(GATE_VENV)/.installed
+
+$(GATE_VENV)/.installed: tools/gate/requirements.txt
+	$(PYTHON) -m venv $(GATE_VENV)
+	$(GATE_BIN)/pip install --quiet --upgrade pip
+	$(GATE_BIN)/pip install --quiet -r tools/gate/requirements.txt
+	touch $@
+
+# ansible-lint on the playbooks and role, .zuul.yaml through Zuul's own config loader, the post playbook on a
+# made-up store (no Docker, a minute); `make test` runs these too.
+gate-lint: install gate-tools
+	$(BIN)/pytest -q tests/test_gate_config.py tests/test_gate_collect.py
+
+# The Zuul job's pre, run and post playbooks on this machine (ansible-playbook, local connection) against the
+# sdist of MISTRAL_VERSION as the change under test: lab-test, one finding replayed once, one map cell; the store in
+# store/gate-test (as `make lab-test` leaves store/), the artifacts in .lab-cache/gate/job/work/logs. 10-15 min.
+# GATE_VARS='name=json ...' sets job variables, e.g. GATE_VARS='mistral_lab_steps=["tests"]'.
+gate-test: install gate-tools
+	$(GATE_BIN)/python tools/gate/local_zuul.py --mistral-version $(or $(MISTRAL_VERSION),23.0.0) \
+		$(foreach v,$(GATE_VARS),--var '$(v)')

@@ -24,7 +24,8 @@ from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
 from cluster.backends.compose import PROJECT_LABEL, compose_labs
 from cluster.mistral_options import check_overrides
 from cluster.errors import LabError
-from cluster.paths import cluster_dir, state_root
+from cluster.paths import cluster_dir
+from cluster.start_failure import keep_failed_log, telling_line
 from cluster.render import API_PORT, WITNESS_PORT
 from cluster.topology import MISTRAL_ROLES, RPC_TOPICS, Topology, validate_count, validate_role
 from cluster.wheels import check_mistral_version
@@ -383,20 +384,3 @@ def list_labs() -> list[str]:
 
 __all__ = ["Cluster", "Node", "MISTRAL_ROLES", "PROJECT_LABEL", "ROLE_ORDER", "list_labs"]
 
-
-def telling_line(log: str) -> str:
-    """The line that says why a process stopped: the last error or exception line, else the last line (Mistral
-    logs a clean "Stopping WSGI server" after the error that made it stop)."""
-    lines = [line for line in log.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if " ERROR " in line or " CRITICAL " in line or line.startswith(
-        ("Traceback", "oslo_config.", "ImportError", "ModuleNotFoundError")) or "Error:" in line]
-    return (errors or lines or ["no output"])[-1].strip()
-
-
-def keep_failed_log(lab: str, node: str, log: str) -> Path:
-    """A node that died starting loses its container when the failed bring-up is removed: keep its log."""
-    folder = state_root() / "failed-starts"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{lab}-{node}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    path.write_text(log)
-    return path

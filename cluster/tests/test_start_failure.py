@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cluster.control import keep_failed_log, telling_line
+from cluster.start_failure import keep_failed_log, telling_line
 
 MISTRAL_20_API_DEATH = """\
 2026-12-07 20:10:45.233 7 INFO oslo_service.backend._eventlet.service [-] Starting 1 workers

@@ -52,3 +52,23 @@ def rabbitmqctl_consumers(cluster: Any) -> dict[str, int]:
         return {q["name"]: int(q["consumers"]) for q in json.loads(result.output)}
     except (ValueError, KeyError, TypeError):
         return {}
+
+
+# ---------------------------------------------------------------- which queue says a node serves
+def rpc_queues(nodes: list[Any], topics: dict[str, str], kombu: bool) -> list[str]:
+    """oslo.messaging gives every server a queue of its own, `<topic>.<host>`; Mistral's kombu driver (before
+    21.0.0) only the shared `<topic>` queue, so under kombu a role's readiness is read from that one."""
+    if kombu:
+        return sorted({topics[n.role] for n in nodes if n.role in topics})
+    return [f"{topics[n.role]}.{n.name}" for n in nodes if n.role in topics]
+
+
+def rpc_serving(nodes: list[Any], topics: dict[str, str], consumers: dict[str, int], kombu: bool) -> dict[str, bool]:
+    """Each running engine, executor and notifier: does it consume its RPC queue. Under kombu one node's
+    consumer cannot be told from another's on the shared queue: every running node of a role counts as serving
+    once that queue has as many consumers as the role has running nodes (each kombu server holds one)."""
+    running = [n for n in nodes if n.role in topics and n.running]
+    if not kombu:
+        return {n.name: consumers.get(f"{topics[n.role]}.{n.name}", 0) > 0 for n in running}
+    wanted = {role: sum(1 for n in running if n.role == role) for role in {n.role for n in running}}
+    return {n.name: consumers.get(topics[n.role], 0) >= wanted[n.role] for n in running}

@@ -207,8 +207,9 @@ class Cluster:
     def health(self) -> dict[str, bool]:
         """Is each node really serving: APIs answer, engines/executors/notifiers consume their RPC queue."""
         nodes = self.nodes()
-        queues = [f"{RPC_TOPICS[n.role]}.{n.name}" for n in nodes if n.role in RPC_TOPICS]
-        consumers = self.rpc_consumers(queues) if queues else {}
+        kombu = self.topology().overrides.get("DEFAULT", {}).get("rpc_implementation") == "kombu"
+        queues = broker_queues.rpc_queues(nodes, RPC_TOPICS, kombu)
+        serving = broker_queues.rpc_serving(nodes, RPC_TOPICS, self.rpc_consumers(queues) if queues else {}, kombu)
         verdicts = {}
         for node in nodes:
             if not node.running:
@@ -216,7 +217,7 @@ class Cluster:
             elif node.role == "api":
                 verdicts[node.name] = self.api_answers(node.name)
             elif node.role in RPC_TOPICS:
-                verdicts[node.name] = consumers.get(f"{RPC_TOPICS[node.role]}.{node.name}", 0) > 0
+                verdicts[node.name] = serving.get(node.name, False)
             else:
                 verdicts[node.name] = self._docker_healthy(node)
         return verdicts

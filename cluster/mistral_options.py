@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from cluster.errors import LabError
-from cluster.paths import cache_dir
+from cluster.wheels import wheelhouse_dir
 
 CONFIG_MODULE = "mistral/config.py"
 # Options Mistral's config.py registers in [DEFAULT] (CONF.register_opt without a group) in 20.2.0 or 23.0.0;
@@ -85,7 +85,7 @@ def release_config_source(version: str, src: Path | None) -> str:
         if not path.exists():
             raise LabError(f"{src} has no {CONFIG_MODULE}: is it a Mistral source tree?")
         return path.read_text(encoding="utf-8")
-    wheels = sorted((cache_dir() / "wheels" / f"mistral-{version}").glob(f"mistral-{version}-*.whl"))
+    wheels = sorted(wheelhouse_dir(version).glob(f"mistral-{version}-*.whl"))
     if not wheels:
         raise LabError(f"no wheel of mistral {version} in the lab's wheelhouse; `mistral-lab images` fetches it")
     with zipfile.ZipFile(wheels[0]) as wheel:

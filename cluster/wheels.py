@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from cluster.constraints import constraints_file, tree_version
 from cluster.errors import LabError
 from cluster.paths import cache_dir
 
@@ -32,6 +33,7 @@ def pip_command(*args: str) -> list[str]:
 
 def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -> Path:
     """Wheels for Mistral and everything it needs, built on the host; cached per version."""
+    constraints = constraints_file(tree_version(src) if src is not None else version)
     if src is not None:
         # Keyed by the tree's contents: an unchanged tree (a replay's next try, a patched sdist) reuses its
         # wheels, and any edit gets a wheelhouse of its own.
@@ -39,13 +41,15 @@ def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -
         prune_source_wheelhouses(keep=house)
         target = str(src.resolve())
     else:
-        house = cache_dir() / "wheels" / f"mistral-{version}"
+        house = wheelhouse_dir(version)
         target = f"mistral=={version}"
     done = house / ".complete"
     if not done.exists():
-        report(f"fetching wheels for {target} on the host")
+        report(f"fetching wheels for {target} on the host"
+               + (f" ({constraints.stem} upper-constraints)" if constraints else " (no upper-constraints known)"))
         house.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(pip_command("wheel", "--wheel-dir", str(house), target, *EXTRA_REQUIREMENTS),
+        pinned = ["--constraint", str(constraints)] if constraints else []
+        proc = subprocess.run(pip_command("wheel", "--wheel-dir", str(house), *pinned, target, *EXTRA_REQUIREMENTS),
                               capture_output=True, text=True, env=pbr_env(src))
         if proc.returncode != 0:
             shutil.rmtree(house, ignore_errors=True)
@@ -96,8 +100,14 @@ def pbr_env(src: Path | None) -> dict[str, str]:
     return env
 
 
+def wheelhouse_dir(version: str) -> Path:
+    """Per release and the upper-constraints it is resolved with (a house from before them is not reused)."""
+    constraints = constraints_file(version)
+    return cache_dir() / "wheels" / (f"mistral-{version}-uc{constraints.stem}" if constraints else f"mistral-{version}")
+
+
 def wheelhouse_complete(version: str) -> bool:
-    return (cache_dir() / "wheels" / f"mistral-{version}" / ".complete").exists()
+    return (wheelhouse_dir(version) / ".complete").exists()
 
 
 def check_mistral_version(version: str) -> None:

@@ -66,3 +66,37 @@ def test_a_broker_that_answers_nothing_gives_no_consumers(tmp_path):
     witness = FakeContainer(0, b"not json")
     broker = FakeContainer(2, b"Error: unable to perform an operation on node")
     assert broker_queues.consumers(FakeCluster(tmp_path, witness, broker), ["mistral_engine.engine-1"]) == {}
+
+
+# ---------------------------------------------------------------- readiness under oslo.messaging and under kombu
+def _nodes(*spec: tuple[str, str, str]) -> list:
+    from cluster.backends.base import Node
+
+    return [Node(name, role, f"lab-{name}", state) for name, role, state in spec]
+
+
+TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor"}
+NODES = _nodes(("api-1", "api", "running"), ("engine-1", "engine", "running"), ("engine-2", "engine", "running"),
+               ("executor-1", "executor", "running"), ("executor-2", "executor", "exited"))
+
+
+def test_oslo_readiness_reads_each_node_s_own_queue() -> None:
+    from cluster.broker_queues import rpc_queues, rpc_serving
+
+    assert rpc_queues(NODES, TOPICS, kombu=False) == [
+        "mistral_engine.engine-1", "mistral_engine.engine-2", "mistral_executor.executor-1",
+        "mistral_executor.executor-2"]
+    consumers = {"mistral_engine.engine-1": 1, "mistral_engine.engine-2": 0, "mistral_executor.executor-1": 2}
+    assert rpc_serving(NODES, TOPICS, consumers, kombu=False) == {
+        "engine-1": True, "engine-2": False, "executor-1": True}
+
+
+def test_kombu_readiness_needs_as_many_consumers_on_the_shared_queue_as_running_nodes() -> None:
+    from cluster.broker_queues import rpc_queues, rpc_serving
+
+    assert rpc_queues(NODES, TOPICS, kombu=True) == ["mistral_engine", "mistral_executor"]
+    one_engine = {"mistral_engine": 1, "mistral_executor": 1}  # executor-2 is down: one executor is all
+    assert rpc_serving(NODES, TOPICS, one_engine, kombu=True) == {
+        "engine-1": False, "engine-2": False, "executor-1": True}
+    assert rpc_serving(NODES, TOPICS, {"mistral_engine": 2}, kombu=True) == {
+        "engine-1": True, "engine-2": True, "executor-1": False}

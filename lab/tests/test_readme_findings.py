@@ -13,7 +13,9 @@ from lab.findings.catalogue import DEFAULT_DIR, load_catalogue
 README = DEFAULT_DIR.parent / "README.md"
 FINDINGS_DOC = DEFAULT_DIR.parent / "docs" / "findings.md"
 SECTION_START = "## Findings: Mistral 23.0.0's HA defects"   # the section runs to the next "## " heading
-HEADER = "| finding | class / kind | breaks | tries | reproduced | min_rate | min_rate basis | one-line cause |"
+HEADER = ("| finding | class / kind | breaks | tries | reproduced | min_rate | min_rate basis | releases "
+          "| one-line cause |")
+VERSIONS_DOC = DEFAULT_DIR.parent / "docs" / "versions.md"
 # A measured figure: "3 of 5", "17.2 min", "25 s", "470 KB". Code spans (`...`), code blocks and link targets
 # are examples or addresses, not figures.
 FIGURE_RE = re.compile(r"\b\d+ of \d+\b|\b\d+(?:\.\d+)? ?(?:min|s|KB|MB|h)\b")
@@ -52,7 +54,7 @@ def test_the_readme_table_has_one_row_per_finding_with_the_files_figures() -> No
     findings = load_catalogue(DEFAULT_DIR)
     assert sorted(rows) == sorted(f.id for f in findings)
     for finding in findings:
-        _, cls_kind, breaks, tries, reproduced, min_rate, basis, _cause = rows[finding.id]
+        _, cls_kind, breaks, tries, reproduced, min_rate, basis, _releases, _cause = rows[finding.id]
         assert (tries, reproduced, min_rate) == (str(finding.tries), str(finding.reproduced), str(finding.min_rate)), \
             finding.id
         assert (cls_kind, breaks) == (f"{finding.cls} / {finding.kind}", finding.breaks), finding.id
@@ -108,3 +110,23 @@ def test_every_figure_in_the_findings_doc_names_its_command_and_date() -> None:
 ])
 def test_the_figure_rule_itself(block: str, sourced: bool) -> None:
     assert (_unsourced(block) == []) == sourced
+
+
+def _matrix_cells() -> dict[str, str]:
+    """docs/versions.md's generated table as the README's releases cell: 'COLUMN r/N, ...' per finding."""
+    table = [line for line in VERSIONS_DOC.read_text().splitlines() if line.startswith("| ")]
+    columns = [cell.strip().split(" (")[0] for cell in table[0].strip().strip("|").split("|")[1:]]
+    found = {}
+    for line in table[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rates = [f"{column} {m.group(1)}" for column, cell in zip(columns, cells[1:])
+                 if (m := re.search(r"(\d+/\d+)$", cell))]
+        found[cells[0]] = ", ".join(rates)
+    return found
+
+
+def test_the_releases_column_is_the_release_matrix_in_docs_versions() -> None:
+    rows, matrix = _rows(), _matrix_cells()
+    assert sorted(matrix) == sorted(rows)
+    for finding_id, cells in rows.items():
+        assert cells[7].startswith(matrix[finding_id]) and matrix[finding_id], finding_id

@@ -36,7 +36,7 @@ VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 WORD_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 REQUIRED = ("id", "title", "class", "kind", "mistral_version", "spec", "seed", "signature", "what_happens", "why",
             "breaks", "min_rate_basis", "tries", "reproduced")
-OPTIONAL = ("evidence", "first_seen", "min_rate", "replayed")
+OPTIONAL = ("evidence", "first_seen", "min_rate", "replayed", "patch", "no_patch_reason")
 SIGNATURE_FIELDS = ("class", "kind", "fault", "role", "summary")
 EVIDENCE_FIELDS = ("nodes", "rpc", "code_path", "log_lines")
 RECORDED = ("tries", "reproduced", "replayed")  # the fields `findings --record` rewrites in place
@@ -81,6 +81,8 @@ class Finding:
     evidence: dict[str, list[str]] = field(default_factory=dict)
     first_seen: dict[str, str] | None = None
     replayed: str | None = None
+    patch: Path | None = None  # its candidate fix: patches/<id>.patch, or another finding's patch it names
+    no_patch_reason: str | None = None  # why no patch at the lab's reach fixes it, and the design that would
 
     def required(self, tries: int) -> int:
         """How many of `tries` must reproduce for the finding to stand as catalogued."""
@@ -178,7 +180,7 @@ def _validate(c: FieldValidator) -> Finding:
         what_happens=c.text("what_happens", data["what_happens"]), why=c.text("why", data["why"]), breaks=breaks,
         tries=tries, reproduced=reproduced, path=path, min_rate=min_rate, min_rate_basis=_basis(c, min_rate),
         evidence=_evidence(c), first_seen=_first_seen(c),
-        replayed=str(data["replayed"]) if data.get("replayed") is not None else None)
+        replayed=str(data["replayed"]) if data.get("replayed") is not None else None, **_patch(c, ident))
 
 
 def _spec_path(c: FieldValidator) -> Path:
@@ -190,6 +192,32 @@ def _spec_path(c: FieldValidator) -> Path:
     if not spec.is_file():
         raise c.fail("spec", f"{name!r}: no such file")
     return spec
+
+
+def _patch(c: FieldValidator, ident: str) -> dict[str, Any]:
+    """patch / no_patch_reason: its own patches/<id>.patch needs no field; `patch` names another finding's patch
+    that serves this one too; `no_patch_reason` says why no patch at the lab's reach fixes it (and the design that
+    would). A finding has at most one of the three."""
+    patches = (c.path.parent / "patches").resolve()
+    own = patches / f"{ident}.patch"
+    named, reason = c.data.get("patch"), c.data.get("no_patch_reason")
+    if named is not None and reason is not None:
+        raise c.fail("no_patch_reason", "a finding with a patch has no no_patch_reason")
+    if reason is not None:
+        if own.is_file():
+            raise c.fail("no_patch_reason", f"{own.name} exists: the finding has a patch")
+        return {"no_patch_reason": c.text("no_patch_reason", reason)}
+    if named is None:
+        return {"patch": own if own.is_file() else None}
+    name = c.text("patch", named, what="a file in findings/patches/, e.g. patches/<id>.patch")
+    patch = (c.path.parent / name).resolve()
+    if patch.parent != patches or patch.suffix != ".patch":
+        raise c.fail("patch", f"{name!r}: must be a .patch file directly in {c.path.parent / 'patches'}")
+    if not patch.is_file():
+        raise c.fail("patch", f"{name!r}: no such file")
+    if own.is_file() and own != patch:
+        raise c.fail("patch", f"{name!r}: the finding has its own {own.name}")
+    return {"patch": patch}
 
 
 def _signature(c: FieldValidator, cls: str, kind: str) -> Signature:

@@ -1,4 +1,5 @@
-"""Candidate fixes to Mistral, checked against the findings they should remove: findings/patches/<id>.patch.
+"""Candidate fixes to Mistral, checked against the findings they should remove: findings/patches/<id>.patch, or
+the patch a finding's `patch:` field names (one patch serving several findings).
 
 A patch is a unified diff against the sdist of the finding's `mistral_version`, applied with `patch -p1`
 inside the unpacked mistral-<version>/ tree; `check_patch` replays the finding against the patched tree.
@@ -106,7 +107,7 @@ def patched_tree(finding_id: str, directory: Path | None = None, cache: Path | N
     from lab.findings.catalogue import load_catalogue
 
     finding = load_catalogue(directory, [finding_id])[0]
-    patch = patch_file(finding_id, directory)
+    patch = finding.patch or patch_file(finding_id, directory)  # its own, or the one its `patch` field names
     if not patch.is_file():
         raise LabError(f"finding {finding_id!r} has no patch: {patch} does not exist")
     archive = (fetch or (lambda v: fetch_sdist(v, cache)))(finding.mistral_version)

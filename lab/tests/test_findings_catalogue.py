@@ -137,3 +137,50 @@ def test_no_change_to_the_catalogue_lowered_min_rate_with_its_replay() -> None:
                 continue
             found += [f"{path} {commit[:7]}: {p}" for p in min_rate_change_problems(before, after)]
     assert found == []
+
+
+# ---------------------------------------------------------------- patches (issue 27)
+def _with_patches(tmp_path: Path, *findings: dict) -> Path:
+    directory = catalogue(tmp_path, *findings)
+    (directory / "patches").mkdir()
+    (directory / "patches" / "exec-stop.patch").write_text("--- a/x\n+++ b/x\n")
+    return directory
+
+
+def test_a_finding_has_its_own_patch_names_the_one_that_serves_it_or_says_why_none_can(tmp_path: Path) -> None:
+    shared = {**GOOD, "id": "other", "patch": "patches/exec-stop.patch"}
+    none = {**GOOD, "id": "unfixable", "no_patch_reason": "A paused executor looks dead; the design: fencing."}
+    directory = _with_patches(tmp_path, GOOD, shared, none, {**GOOD, "id": "bare"})
+    by_id = {f.id: f for f in load_catalogue(directory)}
+    own = (directory / "patches" / "exec-stop.patch").resolve()
+    assert by_id["exec-stop"].patch == own and by_id["other"].patch == own
+    assert by_id["unfixable"].patch is None and by_id["unfixable"].no_patch_reason.startswith("A paused")
+    assert by_id["bare"].patch is None and by_id["bare"].no_patch_reason is None
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"patch": "exec-stop.patch"}, r"field 'patch': 'exec-stop.patch': must be a \.patch file directly in"),
+    ({"patch": "patches/none.patch"}, r"field 'patch': 'patches/none.patch': no such file"),
+    ({"patch": "patches/exec-stop.patch", "no_patch_reason": "x"}, "a finding with a patch has no no_patch_reason"),
+    ({"no_patch_reason": "   "}, "field 'no_patch_reason': must be a non-empty string"),
+])
+def test_a_wrong_patch_field_is_one_line_naming_it(tmp_path: Path, extra: dict, message: str) -> None:
+    directory = _with_patches(tmp_path, {**GOOD, "id": "other", **extra})
+    with pytest.raises(LabError, match=message):
+        load_finding(directory / "other.yaml")
+
+
+def test_a_finding_with_its_own_patch_names_no_other_and_gives_no_reason(tmp_path: Path) -> None:
+    directory = _with_patches(tmp_path, {**GOOD, "no_patch_reason": "none"})
+    with pytest.raises(LabError, match="exec-stop.patch exists: the finding has a patch"):
+        load_finding(directory / "exec-stop.yaml")
+    (directory / "patches" / "other.patch").write_text("--- a/y\n+++ b/y\n")
+    (directory / "exec-stop.yaml").write_text(yaml.safe_dump({**GOOD, "patch": "patches/other.patch"}))
+    with pytest.raises(LabError, match="the finding has its own exec-stop.patch"):
+        load_finding(directory / "exec-stop.yaml")
+
+
+def test_every_committed_finding_has_a_patch_or_the_reason_no_patch_can_fix_it() -> None:
+    for finding in load_catalogue(DEFAULT_DIR):
+        assert finding.patch is not None or finding.no_patch_reason, finding.id
+        assert finding.patch is None or finding.patch.is_file(), finding.id

@@ -1,6 +1,6 @@
 """Candidate fixes (findings/patches/<id>.patch): unpacking an sdist, applying a patch all or nothing, the cached
 patched tree, and judging a patched replay from `mistral-lab findings --json` lines, with no Docker and no
-network; one network test applies every catalogued patch to the real sdist."""
+network; two network tests apply every catalogued patch to the real sdist, alone and all together."""
 from __future__ import annotations
 
 import io
@@ -16,7 +16,7 @@ import yaml
 
 from cluster.errors import LabError
 from lab.findings import patches
-from lab.findings.catalogue import DEFAULT_DIR
+from lab.findings.catalogue import DEFAULT_DIR, load_catalogue
 from lab.findings.patches import (Outcome, apply_patch, check_patch, fetch_sdist, findings_command, judge,
                                   patch_file, patched_tree, read_outcome, unpack_sdist)
 
@@ -274,6 +274,17 @@ def test_every_catalogued_patch_applies_to_its_mistral_sdist(tmp_path: Path) -> 
                 py_compile.compile(str(tree / changed), doraise=True)
 
 
+@pytest.mark.network
+def test_the_catalogued_patches_apply_together_as_a_series(tmp_path: Path) -> None:
+    """Issue 27 applies every patch to one tree: in file-name order each still applies (offsets allowed)."""
+    versions = {f.mistral_version for f in load_catalogue(DEFAULT_DIR) if f.patch is not None}
+    assert versions == {"23.0.0"}
+    tree = unpack_sdist(fetch_sdist("23.0.0"), tmp_path)
+    for patch in sorted((DEFAULT_DIR / "patches").glob("*.patch")):
+        apply_patch(tree, patch)
+    assert not list(tree.rglob("*.rej"))
+
+
 def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -> None:
     """subprocess.run would SIGKILL the replay 0.25 s after Ctrl-C and leave its lab running."""
     import os
@@ -314,3 +325,13 @@ def test_without_patch_git_apply_does_it(tmp_path: Path, monkeypatch: pytest.Mon
     assert (tree / "mistral/executors/executor_server.py").read_text().endswith("rpc.stop()\n    heartbeats.stop()\n")
     with pytest.raises(LabError, match="does not apply"):
         apply_patch(tree, patch)  # already applied
+
+
+def test_a_finding_served_by_another_findings_patch_gets_a_tree_patched_with_it(tmp_path: Path) -> None:
+    directory = _catalogue(tmp_path)
+    (directory / "other.yaml").write_text(yaml.safe_dump({**FINDING, "id": "other",
+                                                          "patch": "patches/exec-stop.patch"}, sort_keys=False))
+    archive = _sdist(tmp_path / "mistral-23.0.0.tar.gz")
+    tree = patched_tree("other", directory, cache=tmp_path / "cache", fetch=lambda v: archive)
+    assert tree.parent.name.startswith("other-")
+    assert (tree / "mistral/executors/executor_server.py").read_text().endswith("rpc.stop()\n    heartbeats.stop()\n")

@@ -58,6 +58,7 @@ soak: install
 # Hunting for new defects: the fault-heavy specs (scale-down, joins under several engines, cron, policies, broker
 # and DB outages inside the heartbeat window, in-process rpc faults, clock skew) over seeded draws. A defect that
 # matches no finding fails its run and is kept in store/ with NEW in soak-summary.html; catalogue it from there.
+# VERSION=20.2.0 hunts on another release (installed with its series' upper-constraints).
 HUNT_TESTS ?= scale-churn,chaos,cron-churn,retry-duplicate,db-outage,broker-outage,partition-engines
 HUNT_TESTS += rpc-lost-run-action rpc-lost-action-complete rpc-duplicate-run-action rpc-executor-crash
 HUNT_TESTS += rpc-engine-crash-start-workflow rpc-lost-heartbeats clock-skew
@@ -65,7 +66,8 @@ comma := ,
 space := $(subst ,, )
 hunt: install
 	$(LAB) doctor
-	$(LAB) soak --duration $(or $(DURATION),2h) --tests $(subst $(space),$(comma),$(strip $(HUNT_TESTS))) --seed $(or $(SEED),1)
+	$(LAB) soak --duration $(or $(DURATION),2h) --tests $(subst $(space),$(comma),$(strip $(HUNT_TESTS))) --seed $(or $(SEED),1) \
+		$(if $(VERSION),--mistral-version $(VERSION))
 
 # Replay every catalogued defect (findings/): TRIES tries asked (default 3), each on a fresh cluster; a try counts
 # when its faults gate passed and it reached a verdict, an inconclusive one is replaced (at most TRIES extra).

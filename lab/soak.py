@@ -15,12 +15,13 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 
 from cluster.errors import LabError
 from lab.findings.replay import read_results
-from lab.spec import apply_overrides, load_spec
+from lab.spec import TestSpec, apply_overrides, load_spec, with_mistral_source
 
 console = Console(stderr=True)
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -35,22 +36,32 @@ def parse_duration(text: str) -> float:
 
 
 def soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None,
-              strict: bool = False, fresh: bool = False) -> list[dict]:
+              strict: bool = False, fresh: bool = False, mistral_version: str | None = None,
+              mistral_src: Path | None = None) -> list[dict]:
     """Runs until the deadline; returns the failed runs. A run passes on its verdict after the catalogue (known
     defects alone pass, unless `strict`), the same rule as `mistral-lab run`. Runs share a warm lab per
-    topology, reset between runs (lab.warm), unless `fresh`."""
+    topology, reset between runs (lab.warm), unless `fresh`. `mistral_version` or `mistral_src` replaces every
+    spec's Mistral (the hunt on another release, or on a change)."""
     from lab.warm import WarmLabs
 
     with WarmLabs(f"soak-{seed}", fresh=fresh, say=lambda line: console.print(f"soak: {line}", highlight=False)) \
             as warm:
-        return _soak_loop(duration_s, tests, seed, store, time_limit, strict, warm.run)
+        return _soak_loop(duration_s, tests, seed, store, time_limit, strict, warm.run,
+                          lambda spec: with_mistral(spec, mistral_version, mistral_src))
+
+
+def with_mistral(spec: TestSpec, mistral_version: str | None, mistral_src: Path | None) -> TestSpec:
+    if mistral_version is not None and mistral_src is not None:
+        raise LabError("give either --mistral-version or --mistral-src, not both")
+    spec.mistral_version = mistral_version or spec.mistral_version
+    return with_mistral_source(spec, mistral_src)
 
 
 def _soak_loop(duration_s: float, tests: list[str], seed: int, store: Path, time_limit: float | None,
-               strict: bool, run_test) -> list[dict]:
+               strict: bool, run_test, mistral: Callable[[TestSpec], TestSpec] = lambda spec: spec) -> list[dict]:
     # Every test validated before the first run, with the time limit it will run at (a limit too short for its
     # faults is one LabError line now, not a crash mid-soak).
-    specs = {name: apply_overrides(load_spec(name), time_limit=time_limit) for name in tests}
+    specs = {name: mistral(apply_overrides(load_spec(name), time_limit=time_limit)) for name in tests}
     rng = random.Random(seed)
     deadline = time.monotonic() + duration_s
     runs: list[dict] = []

@@ -116,6 +116,9 @@ def soak(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Override each run's time limit."),
     strict: bool = typer.Option(False, "--strict", help="Count runs with only known (catalogued) defects as failed."),
     fresh: bool = typer.Option(False, "--fresh", help="A new cluster for every run instead of a reset warm lab."),
+    mistral_version: Optional[str] = typer.Option(None, "--mistral-version", help="Every run on this Mistral "
+                                                  "release instead of its spec's (the hunt on another release)."),
+    mistral_src: Optional[Path] = typer.Option(None, "--mistral-src", help="Every run on this Mistral tree."),
 ) -> None:
     """Repeat randomized (seeded) tests until the duration ends; keep failing runs; exit 1 if any failed.
 
@@ -124,7 +127,8 @@ def soak(
     from lab.soak import parse_duration, soak_loop
 
     failed = soak_loop(parse_duration(duration), [t.strip() for t in tests.split(",") if t.strip()], seed, store,
-                       time_limit, strict=strict, fresh=fresh)
+                       time_limit, strict=strict, fresh=fresh, mistral_version=mistral_version,
+                       mistral_src=mistral_src)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -133,3 +133,24 @@ def test_a_run_is_kept_when_only_its_results_show_a_defect(tmp_path: Path) -> No
     assert keep_or_prune({"run_dir": str(failing), "verdict": False, "known": [], "new": 1}) == "full"
     assert (failing / "logs" / "engine-1.log").exists()
     assert keep_or_prune({"run_dir": None, "verdict": "lab-error"}) == "none"
+
+
+def test_the_hunt_on_another_release_or_a_tree_runs_every_spec_there(monkeypatch, tmp_path: Path) -> None:
+    seen = []
+    monkeypatch.setattr("lab.soak.time.monotonic", lambda: 1e12 if len(seen) >= 2 else 0.0)
+
+    def fake_run_test(spec, store, **_):
+        seen.append(spec.topology("x"))
+        (tmp_path / "store" / f"r{len(seen)}").mkdir(parents=True)
+        return RunOutcome(tmp_path / "store" / f"r{len(seen)}", True)
+
+    monkeypatch.setattr(lab_run, "run_test", fake_run_test)
+    soak_loop(3600, ["chaos"], seed=1, store=tmp_path / "store", time_limit=None, fresh=True,
+              mistral_version="20.2.0")
+    assert [t.mistral_version for t in seen] == ["20.2.0", "20.2.0"]
+    seen.clear()
+    soak_loop(3600, ["chaos"], seed=1, store=tmp_path / "store", time_limit=None, fresh=True, mistral_src=tmp_path)
+    assert [t.mistral_src for t in seen] == [str(tmp_path), str(tmp_path)]
+    with pytest.raises(LabError, match="either --mistral-version or --mistral-src"):
+        soak_loop(1, ["chaos"], seed=1, store=tmp_path / "store", time_limit=None, fresh=True,
+                  mistral_version="20.2.0", mistral_src=tmp_path)

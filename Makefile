@@ -131,6 +131,14 @@ shrink-test: install
 multihost-test: install
 	MISTRAL_LAB_MULTIHOST_TEST=1 $(BIN)/pytest -q lab/tests/test_swarm_multihost.py
 
+# `inspect` and `recover --apply` on kept labs of replayed findings, against the completion checker, plus a healthy
+# lab under load and the real `mistral` CLI (lab/tests/test_operators_integration.py; 11 min, up to 20 when a kind
+# needs more seeds: outside `make test`, which skips it unless MISTRAL_LAB_OPERATORS_TEST=1). -s keeps each try's
+# FIGURES line in the log.
+.PHONY: operators-test
+operators-test: install
+	MISTRAL_LAB_OPERATORS_TEST=1 $(BIN)/pytest -q -s -rs lab/tests/test_operators_integration.py
+
 clean-labs: install
 	$(BIN)/python -c "from cluster.control import Cluster, list_labs; [Cluster(n).down() for n in list_labs()]"
 

@@ -338,16 +338,20 @@ class Cluster:
         from history.witness import witness_runs
 
         try:
-            text = requests.get(f"{self.witness_url()}/records", timeout=10).text
+            records = self.witness_records()
         except (requests.RequestException, LabError):
             return 0
+        return sum(1 for run in witness_runs(records) if run.executor == node and not run.completed)
+
+    def witness_records(self, timeout: float = 10.0) -> list[dict]:
+        """The witness's records so far (requests' and LabError's errors pass through)."""
         records = []
-        for line in text.splitlines():
+        for line in requests.get(f"{self.witness_url()}/records", timeout=timeout).text.splitlines():
             try:
                 records.append(json.loads(line))
             except ValueError:
                 continue  # a torn last line while the witness writes
-        return sum(1 for run in witness_runs(records) if run.executor == node and not run.completed)
+        return records
 
     def drain(self, node: str, timeout: float = DRAIN_TIMEOUT_S, quiet_s: float = 0.5) -> bool:
         """Wait until `node` runs no witnessed action for `quiet_s` (bounded by `timeout`; False if it never

@@ -160,13 +160,7 @@ def execution_states(url: str, ids: set[str]) -> dict[str, str]:
 
 def witness_run_ids(cluster: Cluster, executions: set[str]) -> dict[str, dict[str, Any]]:
     """Every physical action run the witness saw for `executions`, by run id."""
-    text = requests.get(f"{cluster.witness_url()}/records", timeout=30).text
-    records = []
-    for line in text.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # a torn last line while the witness writes
+    records = cluster.witness_records(timeout=30)
     return {r.run_id: {"run_id": r.run_id, "execution": r.workflow_execution_id, "action": r.action_execution_id,
                        "label": r.label, "idempotent": r.idempotent, "start_time": r.start_time}
             for r in witness_runs(records) if r.workflow_execution_id in executions}

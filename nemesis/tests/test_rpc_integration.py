@@ -9,7 +9,6 @@ import time
 from typing import Callable
 
 import pytest
-import requests
 
 from cluster import mistral_api
 from cluster.control import Cluster
@@ -26,14 +25,7 @@ def api_of(cluster: Cluster):
 
 
 def witness_records(cluster: Cluster) -> list[dict]:
-    text = requests.get(f"{cluster.witness_url()}/records", timeout=10).text
-    records = []
-    for line in text.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+    return cluster.witness_records()
 
 
 def runs_of(cluster: Cluster, action_ex_id: str) -> list[dict]:

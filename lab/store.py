@@ -108,6 +108,11 @@ def write_index(store: Path, runs: list[RunSummary]) -> Path:
     return out
 
 
+def stamp_minute(stamp: str | None) -> str:
+    """A stored document's 2026-12-07T17:07:02Z as 2026-12-07 17:07 UTC (a date the docs' figure check reads)."""
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp and len(stamp) >= 16 else "?"
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
     """A temporary file renamed over `path`: a crash or Ctrl-C never leaves half a file behind."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")

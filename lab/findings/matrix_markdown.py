@@ -11,11 +11,7 @@ from typing import Any
 
 from lab.findings.matrix import load_matrix
 from lab.findings.matrix_cell import CANNOT_RUN, STATUSES, cell_key
-
-
-def _when(stamp: str | None) -> str:
-    """2026-12-07T17:07:02Z -> 2026-12-07 17:07 UTC (a date the docs' figure check can read)."""
-    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp and len(stamp) >= 16 else "?"
+from lab.store import stamp_minute
 
 
 def cell_text(entry: dict[str, Any] | None, selected: bool) -> str:
@@ -57,7 +53,8 @@ def status_counts(doc: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any]) -> str:
     tries = (doc.get("settings") or {}).get("tries")
-    head = (f"`{doc.get('command')}`, started {_when(doc.get('started'))}, last cell {_when(doc.get('updated'))}; "
+    head = (f"`{doc.get('command')}`, started {stamp_minute(doc.get('started'))}, "
+            f"last cell {stamp_minute(doc.get('updated'))}; "
             f"{tries} tr{'y' if tries == 1 else 'ies'} asked per cell.")
     stopped = f"\n\nStopped early: {doc['stopped']}." if doc.get("stopped") else ""
     return f"{head}{stopped}\n\nCells: {status_counts(doc)}.\n\n{matrix_table(doc)}\n"

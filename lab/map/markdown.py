@@ -12,6 +12,7 @@ from typing import Any
 from lab.map.cells import Cell
 from lab.map.classify import CANNOT, CLASSES, DEFECT
 from lab.map.run import load_map
+from lab.store import stamp_minute
 
 CONSEQUENCE_CHARS = 180  # the rpc checker's sentence, cut: the run's report has it whole
 
@@ -70,11 +71,6 @@ def class_counts(doc: dict[str, Any]) -> str:
     return ", ".join(parts + ([f"{missing} not run yet"] if missing > 0 else []))
 
 
-def _when(stamp: str | None) -> str:
-    """2026-12-07T17:07:02Z -> 2026-12-07 17:07 UTC (a date the docs' figure check can read)."""
-    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp and len(stamp) >= 16 else "?"
-
-
 def cannot_exercise_line(doc: dict[str, Any]) -> str:
     """The cells the lab cannot make Mistral send, per method: 'on_action_update (8 cells), ...'."""
     methods = Counter(Cell.of(key).method for key, entry in (doc.get("cells") or {}).items()
@@ -87,7 +83,8 @@ def cannot_exercise_line(doc: dict[str, Any]) -> str:
 
 def render(doc: dict[str, Any]) -> str:
     settings = doc.get("settings") or {}
-    head = (f"`{doc.get('command')}`, started {_when(doc.get('started'))}, last cell {_when(doc.get('updated'))}; "
+    head = (f"`{doc.get('command')}`, started {stamp_minute(doc.get('started'))}, "
+            f"last cell {stamp_minute(doc.get('updated'))}; "
             f"Mistral {settings.get('mistral_version') or 'default'}, base seed {settings.get('base_seed')}, "
             f"{settings.get('tries')} tr{'y' if settings.get('tries') == 1 else 'ies'} per cell.")
     return f"{head}\n\nCells: {class_counts(doc)}.\n\n{results_table(doc)}\n{cannot_exercise_line(doc)}"

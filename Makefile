@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
+	findings findings-bundles findings-patch-check patches-check workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
 	versions gate-tools gate-lint gate-test
 
 install: $(VENV)/.installed
@@ -116,6 +116,13 @@ findings-patch-check: install
 	$(LAB) doctor
 	$(BIN)/python -m lab.findings.patches $(or $(PATCH),executor-sigterm-abandons-actions) \
 		$(foreach id,$(ALSO),--also $(id)) --tries $(or $(TRIES),3)
+
+# Every candidate fix at once (issue 27): findings/patches/*.patch applied in file-name order to one sdist tree,
+# and every catalogued finding (IDS=... selects) replayed against it, TRIES tries asked (default 5). Resumes from
+# store/patch-check/series-<digest>/series.json. Exit 0 when every finding is gone, 1 one still there, 2 inconclusive.
+patches-check: install
+	$(LAB) doctor
+	$(BIN)/python -m lab.findings.patch_series $(IDS) --tries $(or $(TRIES),5)
 
 # The benchmark across two topologies on one resized cluster (2-4 min; `make test` runs the one-topology test).
 bench-test: install

@@ -1,0 +1,197 @@
+"""Every candidate fix at once: the catalogue's patches applied to one Mistral tree as a series (file-name order,
+as `patch -p1`), and every catalogued finding replayed against that tree.
+
+The question is issue 27's: does the series leave any catalogued finding reproducing? A finding is `gone` only
+when every try asked was conclusive and none reproduced it; `still there` fails the check; anything else is
+inconclusive. Each finding's outcome is kept in <store>/series-<digest>/series.json as soon as its replay ends,
+so a stopped check resumes where it stopped (same tree, same tries: the digest names the sdist and the patches).
+
+    python -m lab.findings.patch_series [ID ...] [--tries N] [--store DIR] [--strict] [--tree-only]
+    (exit 0 every finding gone, 1 one still there, 2 one inconclusive)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from cluster.errors import LabError
+from cluster.paths import cache_dir
+from lab.findings import patches as _patches
+from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome, Runner, _others,
+                                  _run_streaming_stderr, apply_patch, findings_command, read_outcome, settled,
+                                  unpack_sdist)
+
+SERIES_FILE = "series.json"
+
+
+def series_patches(directory: Path | None = None) -> list[Path]:
+    """findings/patches/*.patch in file-name order: the order they are applied in."""
+    from lab.findings.catalogue import catalogue_dir
+
+    found = sorted(((directory or catalogue_dir()) / PATCHES_DIR).glob("*.patch"))
+    if not found:
+        raise LabError(f"{(directory or catalogue_dir()) / PATCHES_DIR}: no patch to apply")
+    return found
+
+
+def series_version(directory: Path | None = None) -> str:
+    """The one Mistral release every patched finding was catalogued on: a series is against one sdist."""
+    from lab.findings.catalogue import load_catalogue
+
+    versions = {f.mistral_version for f in load_catalogue(directory) if f.patch is not None}
+    if len(versions) != 1:
+        raise LabError(f"a patch series needs one Mistral release; the patched findings name {sorted(versions)}")
+    return versions.pop()
+
+
+def series_digest(archive: Path, patches: list[Path]) -> str:
+    digest = hashlib.sha256(archive.read_bytes())
+    for patch in patches:
+        digest.update(b"\0" + patch.name.encode() + b"\0" + patch.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def series_tree(directory: Path | None = None, cache: Path | None = None,
+                fetch: Callable[[str], Path] | None = None) -> Path:
+    """The sdist unpacked with every patch applied in order; cached by the digest (made in a scratch folder,
+    renamed into place), so the wheel and image built from it are built once."""
+    version = series_version(directory)
+    patches = series_patches(directory)
+    archive = (fetch or (lambda v: _patches.fetch_sdist(v, cache)))(version)
+    root = (cache or cache_dir()) / "patched" / f"series-{series_digest(archive, patches)}"
+    tree = root / f"mistral-{version}"
+    if (root / COMPLETE).exists() and tree.is_dir():
+        return tree
+    root.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".series-", dir=root.parent))
+    try:
+        made = unpack_sdist(archive, scratch)
+        for patch in patches:
+            apply_patch(made, patch)  # each all or nothing: the first that does not apply names itself
+        (scratch / "patches").write_text("".join(f"{p.name}\n" for p in patches))
+        (scratch / COMPLETE).touch()
+        try:
+            os.rename(scratch, root)
+        except OSError:  # made by another process from the same inputs
+            if not (root / COMPLETE).exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return tree
+
+
+# ---------------------------------------------------------------- the record that lets a check resume
+def load_record(path: Path, tries: int) -> dict[str, Outcome]:
+    """The outcomes already replayed with `tries` asked (a record made with other tries is not reused)."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("tries") != tries:
+        return {}
+    return {o["id"]: Outcome(**o) for o in data.get("outcomes", [])}
+
+
+def save_record(path: Path, tree: Path, tries: int, outcomes: dict[str, Outcome]) -> None:
+    data = {"tree": str(tree), "patches": (tree.parent / "patches").read_text().split() if
+            (tree.parent / "patches").is_file() else [], "tries": tries,
+            "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "outcomes": [asdict(o) for o in outcomes.values()]}
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(scratch, path)
+
+
+# ---------------------------------------------------------------- judging
+def judge_series(outcomes: list[Outcome], strict: bool = False) -> tuple[int, list[str], list[str]]:
+    """(exit code, reasons, notes): 1 when a finding is still there, else 2 when one is not settled, else 0.
+    Uncatalogued defects in the patched runs are notes (a patch may cause one, or it may be there unpatched
+    too); `strict` makes them reasons."""
+    still = [f"{o.id}: still there ({o.reproduced} of {o.tries} asked tries)" for o in outcomes
+             if settled(o) and o.reproduced > 0]
+    open_ = [f"{o.id}: inconclusive ({o.conclusive} of {o.tries} asked tries conclusive)" for o in outcomes
+             if not settled(o)]
+    notes = [f"{o.id}: its runs show {_others(o)}" for o in outcomes if o.other_findings or o.new_defects]
+    if strict and notes:
+        still, notes = still + notes, []
+    if still:
+        return 1, still + open_, notes
+    return (2 if open_ else 0), open_, notes
+
+
+def check_series(ids: list[str], tries: int = 5, store: Path = DEFAULT_STORE, directory: Path | None = None,
+                 runner: Runner = _run_streaming_stderr, say: Callable[[str], None] = print,
+                 strict: bool = False, tree: Path | None = None) -> int:
+    """Replay each finding (all, or `ids`) against the series tree, one `mistral-lab findings` each, skipping
+    those the record already holds; print the table and return judge_series's code."""
+    from lab.findings.catalogue import load_catalogue
+
+    if tries < 1:
+        raise LabError(f"--tries {tries}: must be at least 1")
+    findings = load_catalogue(directory, ids)
+    tree = tree or series_tree(directory)
+    folder = store / tree.parent.name
+    folder.mkdir(parents=True, exist_ok=True)
+    record_path = folder / SERIES_FILE
+    outcomes = load_record(record_path, tries)
+    say(f"series tree: {tree} ({len(outcomes)} of {len(findings)} findings already replayed, {record_path})")
+    for finding in findings:
+        if finding.id in outcomes:
+            continue
+        cmd = findings_command([finding.id], tree, tries, folder)
+        say("replaying: " + " ".join(cmd))
+        proc = runner(cmd)
+        lines = [json.loads(text) for text in (proc.stdout or "").splitlines() if text.strip().startswith("{")]
+        if not lines:
+            say(f"{finding.id}: `mistral-lab findings` printed no result (exit {proc.returncode}): not recorded")
+            continue  # not saved: the next check replays it
+        outcomes[finding.id] = read_outcome(lines[0])
+        save_record(record_path, tree, tries, outcomes)
+    return _report(findings, outcomes, tries, strict, say)
+
+
+def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bool,
+            say: Callable[[str], None]) -> int:
+    say(f"{'finding':<44} {'unpatched':<12} {'with the series':<24} {'status':<13} other findings / defects")
+    shown = []
+    for finding in findings:
+        o = outcomes.get(finding.id) or Outcome(finding.id, "not replayed", 0, tries)
+        shown.append(o)
+        figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
+        say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {o.status:<13} {_others(o)}")
+    code, reasons, notes = judge_series(shown, strict)
+    say("patch series: " + {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code] + "".join(f"\n  {r}" for r in reasons))
+    if notes:
+        say("not judged (an unpatched replay of the same seeds tells whether the series caused them):"
+            + "".join(f"\n  {n}" for n in notes))
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.findings.patch_series", description=__doc__.split("\n\n")[0])
+    parser.add_argument("ids", nargs="*", metavar="ID", help="findings to replay (default: every one)")
+    parser.add_argument("--tries", type=int, default=5, help="tries asked per finding (default 5)")
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="run store (default store/patch-check)")
+    parser.add_argument("--strict", action="store_true", help="also fail on other defects in the patched runs")
+    parser.add_argument("--tree-only", action="store_true", help="print the series tree's path and stop")
+    args = parser.parse_args(argv)
+    try:
+        if args.tree_only:
+            print(series_tree())
+            return 0
+        return check_series(args.ids, args.tries, args.store, strict=args.strict)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Every candidate fix at once (lab.findings.patch_series): the series tree, judging every finding against it,
+and a stopped check resuming from its record; no Docker and no network (a real-sdist test is marked network)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.errors import LabError
+from lab.findings import patch_series, patches
+from lab.findings.catalogue import DEFAULT_DIR
+from lab.findings.patch_series import check_series, judge_series, load_record, series_patches, series_tree
+from lab.findings.patches import Outcome, fetch_sdist
+from lab.tests.test_patches import FINDING, ORIGINAL, PATCH, _catalogue, _line, _run_dir, _sdist
+
+SECOND = """--- a/mistral/executors/executor_server.py
++++ b/mistral/executors/executor_server.py
+@@ -1,3 +1,4 @@
+ def stop(self):
+     rpc.stop()
+     heartbeats.stop()
++    pool.wait()
+"""
+
+
+def _two_findings(tmp_path: Path, second: str = SECOND) -> Path:
+    """exec-stop (patch 1) and later-fix (patch 2, which only applies after patch 1), same spec and release."""
+    directory = _catalogue(tmp_path)
+    (directory / "later-fix.yaml").write_text(yaml.safe_dump({**FINDING, "id": "later-fix", "tries": 6,
+                                                              "reproduced": 4}, sort_keys=False))
+    (directory / "patches" / "later-fix.patch").write_text(second)
+    return directory
+
+
+def _fetch(tmp_path: Path):
+    archive = _sdist(tmp_path / "mistral-23.0.0.tar.gz")
+    return lambda version: archive
+
+
+def test_the_series_applies_every_patch_in_file_name_order_once(tmp_path: Path) -> None:
+    directory = _two_findings(tmp_path)
+    assert [p.name for p in series_patches(directory)] == ["exec-stop.patch", "later-fix.patch"]
+    tree = series_tree(directory, cache=tmp_path / "cache", fetch=_fetch(tmp_path))
+    assert (tree / "mistral/executors/executor_server.py").read_text() == \
+        "def stop(self):\n    rpc.stop()\n    heartbeats.stop()\n    pool.wait()\n"
+    assert (tree.parent / "patches").read_text() == "exec-stop.patch\nlater-fix.patch\n"
+    again = series_tree(directory, cache=tmp_path / "cache", fetch=_fetch(tmp_path))
+    assert again == tree
+    (directory / "patches" / "later-fix.patch").write_text(SECOND.replace("pool.wait()", "pool.join()"))
+    assert series_tree(directory, cache=tmp_path / "cache", fetch=_fetch(tmp_path)) != tree  # a changed patch
+
+
+def test_a_patch_that_does_not_apply_after_the_others_names_itself_and_leaves_no_tree(tmp_path: Path) -> None:
+    directory = _two_findings(tmp_path, second=SECOND.replace("     heartbeats.stop()\n+", "-    never.there()\n+"))
+    with pytest.raises(LabError, match=r"^later-fix\.patch does not apply"):
+        series_tree(directory, cache=tmp_path / "cache", fetch=_fetch(tmp_path))
+    assert not list((tmp_path / "cache" / "patched").iterdir())
+
+
+def test_a_series_is_against_one_release(tmp_path: Path) -> None:
+    directory = _two_findings(tmp_path)
+    data = yaml.safe_load((directory / "later-fix.yaml").read_text())
+    (directory / "later-fix.yaml").write_text(yaml.safe_dump({**data, "mistral_version": "22.0.0"}))
+    with pytest.raises(LabError, match="one Mistral release"):
+        series_tree(directory, cache=tmp_path / "cache", fetch=_fetch(tmp_path))
+
+
+def test_the_series_passes_only_when_every_finding_is_gone_in_every_asked_try() -> None:
+    gone = Outcome("a", "gone", 0, 5, 5)
+    assert judge_series([gone, Outcome("b", "gone", 0, 5, 5)]) == (0, [], [])
+    assert judge_series([gone, Outcome("b", "still there", 2, 5, 5)]) == \
+        (1, ["b: still there (2 of 5 asked tries)"], [])
+    assert judge_series([gone, Outcome("b", "gone", 0, 5, 4)]) == \
+        (2, ["b: inconclusive (4 of 5 asked tries conclusive)"], [])
+    assert judge_series([gone, Outcome("b", "not replayed", 0, 5)])[0] == 2
+    noisy = Outcome("b", "gone", 0, 5, 5, new_defects=["lost-result/x: s"])
+    assert judge_series([gone, noisy]) == (0, [], ["b: its runs show NEW lost-result/x x1"])
+    assert judge_series([gone, noisy], strict=True)[0] == 1
+
+
+def test_check_series_replays_each_finding_on_the_tree_and_resumes_from_its_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = _two_findings(tmp_path)
+    monkeypatch.setattr(patches, "fetch_sdist", lambda version, cache=None: _fetch(tmp_path)(version))
+    monkeypatch.setenv("MISTRAL_LAB_CACHE", str(tmp_path / "cache"))
+    asked: list[str] = []
+
+    def runner(cmd: list[str]) -> subprocess.CompletedProcess:
+        ident = cmd[cmd.index("findings") + 1]
+        asked.append(ident)
+        if ident == "later-fix" and asked.count("later-fix") == 1:  # the first attempt dies (Ctrl-C, lab error)
+            return subprocess.CompletedProcess(cmd, 3, "", None)
+        reproduced = 1 if ident == "later-fix" else 0
+        line = _line(ident, "still there" if reproduced else "gone",
+                     [_run_dir(tmp_path, f"{ident}-{len(asked)}", known=[ident] if reproduced else [])], reproduced)
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(line) + "\n", None)
+
+    store, said = tmp_path / "store", []
+    assert check_series([], tries=1, store=store, directory=directory, runner=runner, say=said.append) == 2
+    record = next(store.glob("series-*/series.json"))
+    assert list(load_record(record, 1)) == ["exec-stop"] and load_record(record, 5) == {}
+    assert check_series([], tries=1, store=store, directory=directory, runner=runner, say=said.append) == 1
+    assert asked == ["exec-stop", "later-fix", "later-fix"]  # exec-stop was not replayed again
+    assert said[-1] == "patch series: FAIL\n  later-fix: still there (1 of 1 asked tries)"
+    assert any(line.startswith("later-fix") and "4 of 6" in line and "1 of 1 (1 concl.)" in line for line in said)
+    assert json.loads(record.read_text())["patches"] == ["exec-stop.patch", "later-fix.patch"]
+
+
+def test_every_catalogued_patch_is_in_the_series() -> None:
+    assert {p.stem for p in series_patches(DEFAULT_DIR)} == {p.stem for p in (DEFAULT_DIR / "patches").glob("*.patch")}
+    assert patch_series.series_version(DEFAULT_DIR) == "23.0.0"
+
+
+@pytest.mark.network
+def test_the_catalogued_series_builds_from_the_real_sdist(tmp_path: Path) -> None:
+    tree = series_tree(cache=tmp_path, fetch=fetch_sdist)
+    assert (tree / "mistral/tests/unit/engine/test_action_claim.py").is_file()
+    assert not list(tree.rglob("*.rej")) and ORIGINAL not in (tree / "mistral/executors/executor_server.py").read_text()

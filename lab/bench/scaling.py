@@ -44,8 +44,9 @@ class Bench:
     """One cluster, resized between topologies; measures every workflow at every topology."""
 
     def __init__(self, params: BenchParams, report: Report, name: str | None = None, backend: str = "compose",
-                 hosts: str | None = None, placement: str = "spread"):
+                 hosts: str | None = None, placement: str = "spread", mistral_src: str | None = None):
         self.params = params.validate()
+        self.mistral_src = mistral_src  # a Mistral tree (a patch under test) instead of the release's wheels
         self.report = report
         self.name = name or f"bn-{uuid.uuid4().hex[:6]}"
         self.backend = backend
@@ -88,7 +89,7 @@ class Bench:
         overrides = NEMESIS_OVERRIDES if self.params.nemesis.enabled else {}
         return Topology(name=self.name, apis=first.apis, engines=first.engines, executors=first.executors,
                         overrides={k: dict(v) for k, v in overrides.items()}, backend=self.backend,
-                        hosts=self.hosts, placement=self.placement)
+                        hosts=self.hosts, placement=self.placement, mistral_src=self.mistral_src)
 
     def _register_workflows(self) -> None:
         from cluster import mistral_api
@@ -175,6 +176,7 @@ class Bench:
             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": machine_info(),
             "mistral_version": topology.mistral_version,
+            "mistral_src": topology.mistral_src,
             "params": self.params.to_json(),
             "cluster": {"name": self.name, "db": topology.db, "notifiers": topology.notifiers,
                         "method": "one cluster, resized between topologies with Cluster.scale",

@@ -48,6 +48,8 @@ def bench(
     hosts: Optional[Path] = typer.Option(None, "--hosts", help="swarm: hosts file of the other swarm nodes' "
                                          "DOCKER_HOSTs (see mistral-lab up --hosts)."),
     placement: str = typer.Option("spread", "--placement", help="swarm: spread, pack or labels."),
+    mistral_src: Optional[Path] = typer.Option(None, help="Mistral source tree to build (a patch under test); "
+                                               "compare with bench-compare against the release's bench.json."),
 ) -> None:
     """Benchmark reference workflows across topologies (one cluster, resized), optionally under a fault.
 
@@ -64,10 +66,13 @@ def bench(
                                              nemesis_duration)).validate()
     check_nemesis(params.nemesis)
     _validate_where(backend, hosts, name, out_file)
+    if mistral_src is not None and not mistral_src.is_dir():
+        raise LabError(f"--mistral-src {mistral_src}: not a directory")
     from lab.bench.scaling import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
-        document = Bench(params, report, name, backend, str(hosts) if hosts else None, placement).run()
+        document = Bench(params, report, name, backend, str(hosts) if hosts else None, placement,
+                         str(mistral_src) if mistral_src else None).run()
     out_file.write_text(json.dumps(document, indent=2) + "\n")
     html_path, png_path = write_report(document, out_file)
     out_file.with_suffix(".md").write_text(markdown_table(document) + "\n")

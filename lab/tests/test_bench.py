@@ -83,12 +83,23 @@ def test_params_reject_bad_numbers(field: str, value: object, message: str) -> N
     (["--out", "/nonexistent/dir/b.json"], "directory /nonexistent/dir does not exist"),
     (["--hosts", "/etc/hostname"], "--hosts needs --backend swarm"),
     (["--backend", "swarm", "--hosts", "/nonexistent/hosts"], "--hosts /nonexistent/hosts: no such file"),
+    (["--mistral-src", "/nonexistent/mistral"], "--mistral-src /nonexistent/mistral: not a directory"),
 ])
 def test_bench_rejects_bad_input_before_touching_docker(args: list[str], message: str, monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # proves nothing reached the engine
     result = runner.invoke(app, ["bench", *args])
     assert isinstance(result.exception, LabError), result.output
     assert message in str(result.exception)
+
+
+def test_a_benchmark_of_a_source_tree_builds_its_cluster_from_it(tmp_path) -> None:
+    from lab.bench import scaling as bench
+
+    params = bench_model.BenchParams(workflows=("sequence",), topologies=bench_model.parse_topologies("1x1x1"))
+    topology = bench.Bench(params, lambda _: None, "bn-src", mistral_src=str(tmp_path))._topology(
+        params.topologies[0])
+    assert topology.mistral_src == str(tmp_path)
+    assert bench.Bench(params, lambda _: None, "bn-rel")._topology(params.topologies[0]).mistral_src is None
 
 
 def test_bad_input_exits_3_from_the_real_command() -> None:

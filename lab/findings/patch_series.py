@@ -175,6 +175,26 @@ def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bo
     return code
 
 
+def series_markdown(record_path: Path, directory: Path | None = None) -> str:
+    """docs/patches.md's table from a series record: per finding its patch, the catalogue's unpatched figures,
+    the series replay's and its status; a finding the record lacks says `not replayed`."""
+    from lab.findings.catalogue import load_catalogue
+
+    data = json.loads(record_path.read_text())
+    outcomes = {o["id"]: Outcome(**o) for o in data.get("outcomes", [])}
+    lines = [f"Series of {len(data.get('patches', []))} patches ({', '.join(data.get('patches', []))}), "
+             f"{data.get('tries')} tries asked per finding, record updated {data.get('updated')}.", "",
+             "| finding | its patch | unpatched (catalogue) | with the series | status | other defects in its runs |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for finding in load_catalogue(directory):
+        o = outcomes.get(finding.id)
+        patch = f"`{finding.patch.name}`" if finding.patch else "none"
+        figures = f"{o.reproduced} of {o.tries} ({o.conclusive} conclusive)" if o else "-"
+        lines.append(f"| `{finding.id}` | {patch} | {finding.reproduced} of {finding.tries} | {figures} | "
+                     f"{o.status if o else 'not replayed'} | {_others(o) if o else '-'} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.findings.patch_series", description=__doc__.split("\n\n")[0])
     parser.add_argument("ids", nargs="*", metavar="ID", help="findings to replay (default: every one)")
@@ -182,8 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="run store (default store/patch-check)")
     parser.add_argument("--strict", action="store_true", help="also fail on other defects in the patched runs")
     parser.add_argument("--tree-only", action="store_true", help="print the series tree's path and stop")
+    parser.add_argument("--markdown", type=Path, metavar="SERIES_JSON",
+                        help="print docs/patches.md's table from a series record and stop")
     args = parser.parse_args(argv)
     try:
+        if args.markdown is not None:
+            print(series_markdown(args.markdown))
+            return 0
         if args.tree_only:
             print(series_tree())
             return 0

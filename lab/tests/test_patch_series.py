@@ -119,3 +119,18 @@ def test_the_catalogued_series_builds_from_the_real_sdist(tmp_path: Path) -> Non
     tree = series_tree(cache=tmp_path, fetch=fetch_sdist)
     assert (tree / "mistral/tests/unit/engine/test_action_claim.py").is_file()
     assert not list(tree.rglob("*.rej")) and ORIGINAL not in (tree / "mistral/executors/executor_server.py").read_text()
+
+
+def test_the_markdown_table_has_every_finding_with_its_series_figures(tmp_path: Path) -> None:
+    directory = _two_findings(tmp_path)
+    record = tmp_path / "series.json"
+    record.write_text(json.dumps({"patches": ["exec-stop.patch", "later-fix.patch"], "tries": 5,
+                                  "updated": "2026-12-07T23:59:00+00:00",
+                                  "outcomes": [{"id": "later-fix", "status": "gone", "reproduced": 0, "tries": 5,
+                                                "conclusive": 5, "rule": "r", "other_findings": [],
+                                                "new_defects": ["lost-result/x: s"]}]}))
+    table = patch_series.series_markdown(record, directory).splitlines()
+    assert table[0].startswith("Series of 2 patches (exec-stop.patch, later-fix.patch), 5 tries asked")
+    assert table[-2] == "| `exec-stop` | `exec-stop.patch` | 0 of 0 | - | not replayed | - |"
+    assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | gone | "
+                         "NEW lost-result/x x1 |")

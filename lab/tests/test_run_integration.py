@@ -57,8 +57,9 @@ def _screenshot(report: Path, out: Path) -> None:
 
 def test_run_with_faults_keeps_everything_and_replays_the_same_schedule(shared_cluster: Cluster,
                                                                           tmp_path: Path) -> None:
-    spec = _spec_file(tmp_path, "it-run", 24, [{"fault": "pause", "target": "random:api"},
-                                               {"fault": "kill", "target": "random:api"}], 10, 5)
+    # 14 s of load, slots at 3 s and 9 s (jitter 0.2 x 6 s): both faults end by 13.2 s, whatever the seed.
+    spec = _spec_file(tmp_path, "it-run", 14, [{"fault": "pause", "target": "random:api"},
+                                               {"fault": "kill", "target": "random:api"}], 6, 3)
     store = tmp_path / "store"
     proc = _lab("run", str(spec), "--lab", shared_cluster.name, "--reuse", "--store", str(store))
     output, _ = proc.communicate(timeout=900)
@@ -90,7 +91,8 @@ def test_run_with_faults_keeps_everything_and_replays_the_same_schedule(shared_c
 
 def test_ctrl_c_during_the_nemesis_heals_and_keeps_the_history(shared_cluster: Cluster, tmp_path: Path,
                                                                request: pytest.FixtureRequest) -> None:
-    spec = _spec_file(tmp_path, "it-interrupt", 60, [{"fault": "pause", "target": "random:executor"}], 40, 30)
+    # The pause starts 5-7 s in and lasts 8 s: time to see it and interrupt the run while it holds.
+    spec = _spec_file(tmp_path, "it-interrupt", 60, [{"fault": "pause", "target": "random:executor"}], 10, 8)
     store = tmp_path / "store"
     proc = _lab("run", str(spec), "--lab", shared_cluster.name, "--reuse", "--store", str(store))
     request.addfinalizer(lambda: proc.poll() is None and proc.kill())

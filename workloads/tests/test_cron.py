@@ -277,9 +277,11 @@ def test_a_trigger_fires_once_a_minute_and_is_gone_after_the_run(shared_cluster,
         if time.time() % 60 > 50:  # created too close to a minute: the minutes below would be off by one
             time.sleep(61 - time.time() % 60)
         started = time.time()
-        second_fire = (started // 60 + 2) * 60
+        # One minute boundary is enough: doubled, lost and late fires over several minutes are the checker's unit
+        # tests (checker/tests/test_cron.py); a second real minute cost CI 60 s.
+        first_fire = (started // 60 + 1) * 60
         record = run_workload(shared_cluster, make_workload("cron", {"triggers": 1}), tmp_path,
-                              RunOptions(time_limit=second_fire + 8 - started, concurrency=1, rate=0.5, seed=3,
+                              RunOptions(time_limit=first_fire + 8 - started, concurrency=1, rate=0.5, seed=3,
                                          collect=False))
         elapsed = time.time() - started
     finally:
@@ -288,9 +290,9 @@ def test_a_trigger_fires_once_a_minute_and_is_gone_after_the_run(shared_cluster,
     print(json.dumps({"elapsed_s": round(elapsed), "counts": record.counts,
                       **{k: result[k] for k in ("valid", "expected", "fired", "lost", "doubled", "late", "pending")},
                       "delays_s": [f["delay_s"] for f in result["fires"]]}, default=str))
-    assert elapsed <= 150 and record.counts["info"] == 0
+    assert elapsed <= 90 and record.counts["info"] == 0
     assert result["valid"] is True, json.dumps(result, indent=1, default=str)[:3000]
-    assert (result["expected"], result["fired"]) == (2, 2)
+    assert (result["expected"], result["fired"]) == (1, 1)
     assert all(-3 <= f["delay_s"] <= 5 for f in result["fires"])
     client = NodeClient(node, urls[node])
     left = client.call("GET", "/v2/cron_triggers", params={"limit": 1000})["cron_triggers"]

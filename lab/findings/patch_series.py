@@ -31,6 +31,21 @@ from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome,
                                   unpack_sdist)
 
 SERIES_FILE = "series.json"
+# What shows a patch acted in a run: a line it writes to a Mistral node's log, by patch file. A finding gone with
+# none of them in its runs may be gone because the fault missed the window, not because a repair ran. The two
+# graceful-stop patches log only when their bound cut the work short: that line counts against them.
+REPAIR_LINES = {
+    "lost-start-task-leaves-execution-running.patch": {
+        "IDLE task started again": "likely stuck in IDLE state because its start request was lost"},
+    "run-action-lost-with-its-engine.patch": {
+        "unclaimed action sent again": "was never claimed by an executor",
+        "late run_action refused": "or was claimed by another executor, not running it"},
+    "retry-duplicates-non-idempotent-action.patch": {"retry refused": "Not retried: action execution"},
+    "executor-sigterm-abandons-actions.patch": {
+        "executor stop cut short": "Executor stopped with actions still running after"},
+    "lost-result-after-engine-scale-down.patch": {"engine stop cut short": "Engine server stopped while"},
+}
+MISTRAL_LOGS = ("api-*.log", "engine-*.log", "executor-*.log")
 
 
 def series_patches(directory: Path | None = None) -> list[Path]:
@@ -110,6 +125,26 @@ def save_record(path: Path, tree: Path, tries: int, outcomes: dict[str, Outcome]
     os.replace(scratch, path)
 
 
+# ---------------------------------------------------------------- evidence
+def repair_evidence(runs: list[str], patches: list[str]) -> dict[str, int]:
+    """Per repair of the applied `patches` (file names), how many of `runs` show its log line."""
+    wanted = {label: text for name in patches for label, text in REPAIR_LINES.get(name, {}).items()}
+    seen = dict.fromkeys(wanted, 0)
+    for run in runs:
+        logs = [log for pattern in MISTRAL_LOGS for log in sorted((Path(run) / "logs").glob(pattern))]
+        text = "".join(log.read_text(errors="replace") for log in logs)
+        for label, line in wanted.items():
+            seen[label] += line in text
+    return seen
+
+
+def evidence_text(outcome: Outcome, patches: list[str]) -> str:
+    if not outcome.runs:
+        return "runs not recorded"
+    seen = {label: n for label, n in repair_evidence(outcome.runs, patches).items() if n}
+    return ", ".join(f"{label} in {n} of {len(outcome.runs)} runs" for label, n in seen.items()) or "none"
+
+
 # ---------------------------------------------------------------- judging
 def judge_series(outcomes: list[Outcome], strict: bool = False) -> tuple[int, list[str], list[str]]:
     """(exit code, reasons, notes): 1 when a finding is still there, else 2 when one is not settled, else 0.
@@ -167,6 +202,8 @@ def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bo
         shown.append(o)
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
         say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {o.status:<13} {_others(o)}")
+        if o.runs:
+            say(f"    repairs logged: {evidence_text(o, list(REPAIR_LINES))}")
     code, reasons, notes = judge_series(shown, strict)
     say("patch series: " + {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code] + "".join(f"\n  {r}" for r in reasons))
     if notes:
@@ -184,14 +221,15 @@ def series_markdown(record_path: Path, directory: Path | None = None) -> str:
     outcomes = {o["id"]: Outcome(**o) for o in data.get("outcomes", [])}
     lines = [f"Series of {len(data.get('patches', []))} patches ({', '.join(data.get('patches', []))}), "
              f"{data.get('tries')} tries asked per finding, record updated {data.get('updated')}.", "",
-             "| finding | its patch | unpatched (catalogue) | with the series | status | other defects in its runs |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "| finding | its patch | unpatched (catalogue) | with the series | status | repairs logged in its runs "
+             "| other defects in its runs |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for finding in load_catalogue(directory):
         o = outcomes.get(finding.id)
         patch = f"`{finding.patch.name}`" if finding.patch else "none"
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} conclusive)" if o else "-"
+        repairs = evidence_text(o, data.get("patches", [])) if o else "-"
         lines.append(f"| `{finding.id}` | {patch} | {finding.reproduced} of {finding.tries} | {figures} | "
-                     f"{o.status if o else 'not replayed'} | {_others(o) if o else '-'} |")
+                     f"{o.status if o else 'not replayed'} | {repairs} | {_others(o) if o else '-'} |")
     return "\n".join(lines)
 
 

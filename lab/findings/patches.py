@@ -147,6 +147,7 @@ class Outcome:
     rule: str = ""
     other_findings: list[str] = field(default_factory=list)  # catalogued findings, other than this one, seen
     new_defects: list[str] = field(default_factory=list)     # "<class>/<kind>: <summary>" per uncatalogued defect
+    runs: list[str] = field(default_factory=list)  # the replay's run directories, for evidence read later
 
 
 def read_outcome(line: dict[str, Any]) -> Outcome:
@@ -157,6 +158,8 @@ def read_outcome(line: dict[str, Any]) -> Outcome:
                       tries=int(line.get("tries", 0)), conclusive=int(line.get("conclusive", 0)),
                       rule=str(line.get("rule") or ""))
     for run in line.get("runs") or []:
+        if run.get("run_dir"):
+            outcome.runs.append(str(run["run_dir"]))
         results = read_results(Path(run["run_dir"])) if run.get("run_dir") else {}
         for known in results.get("known_findings") or []:
             if known.get("id") != outcome.id and known.get("id") not in outcome.other_findings:

@@ -3,6 +3,7 @@ and a stopped check resuming from its record; no Docker and no network (a real-s
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -36,7 +37,10 @@ def _two_findings(tmp_path: Path, second: str = SECOND) -> Path:
 
 
 def _fetch(tmp_path: Path):
-    archive = _sdist(tmp_path / "mistral-23.0.0.tar.gz")
+    """One sdist per test: a second tar.gz made a second later differs (gzip's time stamp), so would its digest."""
+    archive = tmp_path / "mistral-23.0.0.tar.gz"
+    if not archive.exists():
+        _sdist(archive)
     return lambda version: archive
 
 
@@ -131,6 +135,34 @@ def test_the_markdown_table_has_every_finding_with_its_series_figures(tmp_path: 
                                                 "new_defects": ["lost-result/x: s"]}]}))
     table = patch_series.series_markdown(record, directory).splitlines()
     assert table[0].startswith("Series of 2 patches (exec-stop.patch, later-fix.patch), 5 tries asked")
-    assert table[-2] == "| `exec-stop` | `exec-stop.patch` | 0 of 0 | - | not replayed | - |"
+    assert table[-2] == "| `exec-stop` | `exec-stop.patch` | 0 of 0 | - | not replayed | - | - |"
     assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | gone | "
-                         "NEW lost-result/x x1 |")
+                         "runs not recorded | NEW lost-result/x x1 |")
+
+
+def test_repairs_are_counted_from_the_patches_log_lines_in_each_run(tmp_path: Path) -> None:
+    runs = []
+    for name, engine_log in (("1", "x likely stuck in IDLE state because its start request was lost, will\n"),
+                             ("2", "nothing\n"), ("3", "Engine server stopped while requests were still in\n")):
+        (tmp_path / name / "logs").mkdir(parents=True)
+        (tmp_path / name / "logs" / "engine-1.log").write_text(engine_log)
+        (tmp_path / name / "logs" / "db.log").write_text("Not retried: action execution (not a Mistral log)\n")
+        runs.append(str(tmp_path / name))
+    applied = ["lost-start-task-leaves-execution-running.patch", "lost-result-after-engine-scale-down.patch",
+               "retry-duplicates-non-idempotent-action.patch"]
+    assert patch_series.repair_evidence(runs, applied) == {
+        "IDLE task started again": 1, "engine stop cut short": 1, "retry refused": 0}
+    outcome = Outcome("a", "gone", 0, 3, 3, runs=runs)
+    assert patch_series.evidence_text(outcome, applied) == \
+        "IDLE task started again in 1 of 3 runs, engine stop cut short in 1 of 3 runs"
+    assert patch_series.evidence_text(Outcome("a", "gone", 0, 3, 3, runs=runs[1:2]), applied) == "none"
+
+
+def test_every_patch_has_its_repair_lines_and_each_is_in_its_patch() -> None:
+    for patch in series_patches(DEFAULT_DIR):
+        lines = patch_series.REPAIR_LINES[patch.name]
+        # Python joins adjacent string literals: so does this, over the patch's added lines.
+        added = "".join(literal for line in patch.read_text().splitlines() if line.startswith("+")
+                        for literal in re.findall(r'"((?:[^"\\]|\\.)*)"', line))
+        for text in lines.values():
+            assert text in added, (patch.name, text)

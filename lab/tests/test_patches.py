@@ -176,7 +176,9 @@ def _line(ident: str, status: str, runs: list[str], reproduced: int = 0, conclus
 def test_gone_passes_and_another_finding_still_there_is_fine(tmp_path: Path) -> None:
     mine = read_outcome(_line("a", "gone", [_run_dir(tmp_path, "1"), _run_dir(tmp_path, "2")]))
     other = read_outcome(_line("b", "still there", [_run_dir(tmp_path, "3", known=["b"])], reproduced=1))
-    assert mine == Outcome("a", "gone", 0, 2, 2, "gone: the rule") and other.other_findings == []
+    assert mine == Outcome("a", "gone", 0, 2, 2, "gone: the rule", runs=[str(tmp_path / "store" / "1"),
+                                                                        str(tmp_path / "store" / "2")])
+    assert other.other_findings == []
     assert judge("a", [mine, other]) == (0, [], [])
 
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check patches-check workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
+	findings findings-bundles findings-patch-check patches-check patches-bench workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
 	versions gate-tools gate-lint gate-test
 
 install: $(VENV)/.installed
@@ -123,6 +123,17 @@ findings-patch-check: install
 patches-check: install
 	$(LAB) doctor
 	$(BIN)/python -m lab.findings.patch_series $(IDS) --tries $(or $(TRIES),5)
+
+# What the series costs: `make bench`'s workflows at 1x2x2 on the release, then on the series tree, back to back,
+# and bench-compare (exit 1 when the series is slower beyond the repeats' noise). Results in store/patch-check/bench/.
+PATCH_BENCH = $(LAB) bench --workflows sequence,parallel,with-items --topologies 1x2x2 --n 5 --repeat 3
+patches-bench: install
+	$(LAB) doctor
+	mkdir -p store/patch-check/bench
+	$(PATCH_BENCH) --out store/patch-check/bench/release.json
+	$(PATCH_BENCH) --mistral-src "$$($(BIN)/python -m lab.findings.patch_series --tree-only)" \
+		--out store/patch-check/bench/series.json
+	$(LAB) bench-compare store/patch-check/bench/release.json store/patch-check/bench/series.json
 
 # The benchmark across two topologies on one resized cluster (2-4 min; `make test` runs the one-topology test).
 bench-test: install

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check patches-check patches-bench workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
+	findings findings-bundles findings-patch-check patches-check patches-bench patches-unit-tests workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
 	versions gate-tools gate-lint gate-test
 
 install: $(VENV)/.installed
@@ -123,6 +123,13 @@ findings-patch-check: install
 patches-check: install
 	$(LAB) doctor
 	$(BIN)/python -m lab.findings.patch_series $(IDS) --tries $(or $(TRIES),5)
+
+# Mistral's own unit tests for the modules each candidate patch touches (issue 27), run on the series tree inside
+# its Mistral image (docker run --cpus 0.5, no network; test wheels fetched on the host): the patches' own tests,
+# the test modules importing a touched module and those named after one. PATCHES="id ..." runs single patches on
+# their own trees instead; UNPATCHED=1 runs the same modules on the plain sdist (failures there are expected).
+patches-unit-tests: install
+	$(BIN)/python -m lab.findings.mistral_tests $(or $(PATCHES),--series) $(if $(UNPATCHED),--unpatched)
 
 # What the series costs: `make bench`'s workflows at 1x2x2 on the release, then on the series tree, back to back,
 # and bench-compare (exit 1 when the series is slower beyond the repeats' noise). Results in store/patch-check/bench/.

@@ -146,14 +146,42 @@ def evidence_text(outcome: Outcome, patches: list[str]) -> str:
 
 
 # ---------------------------------------------------------------- judging
-def judge_series(outcomes: list[Outcome], strict: bool = False) -> tuple[int, list[str], list[str]]:
-    """(exit code, reasons, notes): 1 when a finding is still there, else 2 when one is not settled, else 0.
-    Uncatalogued defects in the patched runs are notes (a patch may cause one, or it may be there unpatched
-    too); `strict` makes them reasons."""
+# "Gone" must be more than a defect that was rare anyway missing a few tries: the chance that the defect, unchanged,
+# at its last unpatched rate (the catalogue's reproduced / tries), misses every patched try must be at most this.
+# Fixed on 2026-12-07 before the series' replays of the findings it decides were read.
+MAX_MISS_CHANCE = 0.05
+
+
+def miss_chance(baseline: tuple[int, int], tries: int) -> float:
+    """(1 - reproduced/tries_unpatched) ** tries: 1.0 when the unpatched replay never showed the defect."""
+    reproduced, asked = baseline
+    return 1.0 if asked <= 0 or reproduced <= 0 else (1 - reproduced / asked) ** tries
+
+
+def status_text(o: Outcome, baseline: tuple[int, int]) -> str:
+    """The outcome's status, a `gone` with the chance that an unchanged defect would have missed every try."""
+    if not settled(o) or o.reproduced > 0:
+        return o.status
+    chance = miss_chance(baseline, o.tries)
+    return f"gone (miss chance {chance:.1%})" if chance <= MAX_MISS_CHANCE else \
+        f"gone, not shown (miss chance {chance:.0%})"
+
+
+def judge_series(outcomes: list[Outcome], strict: bool = False,
+                 baselines: dict[str, tuple[int, int]] | None = None) -> tuple[int, list[str], list[str]]:
+    """(exit code, reasons, notes): 1 when a finding is still there, else 2 when one is not settled or its
+    `gone` is not shown (see MAX_MISS_CHANCE; `baselines` maps a finding to its unpatched (reproduced, tries)),
+    else 0. Uncatalogued defects in the patched runs are notes (a patch may cause one, or it may be there
+    unpatched too); `strict` makes them reasons."""
     still = [f"{o.id}: still there ({o.reproduced} of {o.tries} asked tries)" for o in outcomes
              if settled(o) and o.reproduced > 0]
     open_ = [f"{o.id}: inconclusive ({o.conclusive} of {o.tries} asked tries conclusive)" for o in outcomes
              if not settled(o)]
+    for o in outcomes:
+        chance = miss_chance((baselines or {}).get(o.id, (0, 0)), o.tries)
+        if settled(o) and o.reproduced == 0 and chance > MAX_MISS_CHANCE:
+            open_.append(f"{o.id}: gone, not shown: unchanged at its unpatched rate it would miss all {o.tries} "
+                         f"tries with chance {chance:.0%} (at most {MAX_MISS_CHANCE:.0%} shows it)")
     notes = [f"{o.id}: its runs show {_others(o)}" for o in outcomes if o.other_findings or o.new_defects]
     if strict and notes:
         still, notes = still + notes, []
@@ -201,10 +229,11 @@ def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bo
         o = outcomes.get(finding.id) or Outcome(finding.id, "not replayed", 0, tries)
         shown.append(o)
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
-        say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {o.status:<13} {_others(o)}")
+        status = status_text(o, (finding.reproduced, finding.tries))
+        say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {status:<13} {_others(o)}")
         if o.runs:
             say(f"    repairs logged: {evidence_text(o, list(REPAIR_LINES))}")
-    code, reasons, notes = judge_series(shown, strict)
+    code, reasons, notes = judge_series(shown, strict, {f.id: (f.reproduced, f.tries) for f in findings})
     say("patch series: " + {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code] + "".join(f"\n  {r}" for r in reasons))
     if notes:
         say("not judged (an unpatched replay of the same seeds tells whether the series caused them):"
@@ -229,7 +258,8 @@ def series_markdown(record_path: Path, directory: Path | None = None) -> str:
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} conclusive)" if o else "-"
         repairs = evidence_text(o, data.get("patches", [])) if o else "-"
         lines.append(f"| `{finding.id}` | {patch} | {finding.reproduced} of {finding.tries} | {figures} | "
-                     f"{o.status if o else 'not replayed'} | {repairs} | {_others(o) if o else '-'} |")
+                     f"{status_text(o, (finding.reproduced, finding.tries)) if o else 'not replayed'} | {repairs} | "
+                     f"{_others(o) if o else '-'} |")
     return "\n".join(lines)
 
 

@@ -73,16 +73,35 @@ def test_a_series_is_against_one_release(tmp_path: Path) -> None:
 
 
 def test_the_series_passes_only_when_every_finding_is_gone_in_every_asked_try() -> None:
+    always = {"a": (3, 3), "b": (6, 6)}  # both reproduced in every unpatched try
     gone = Outcome("a", "gone", 0, 5, 5)
-    assert judge_series([gone, Outcome("b", "gone", 0, 5, 5)]) == (0, [], [])
-    assert judge_series([gone, Outcome("b", "still there", 2, 5, 5)]) == \
+    assert judge_series([gone, Outcome("b", "gone", 0, 5, 5)], baselines=always) == (0, [], [])
+    assert judge_series([gone, Outcome("b", "still there", 2, 5, 5)], baselines=always) == \
         (1, ["b: still there (2 of 5 asked tries)"], [])
-    assert judge_series([gone, Outcome("b", "gone", 0, 5, 4)]) == \
+    assert judge_series([gone, Outcome("b", "gone", 0, 5, 4)], baselines=always) == \
         (2, ["b: inconclusive (4 of 5 asked tries conclusive)"], [])
-    assert judge_series([gone, Outcome("b", "not replayed", 0, 5)])[0] == 2
+    assert judge_series([gone, Outcome("b", "not replayed", 0, 5)], baselines=always)[0] == 2
     noisy = Outcome("b", "gone", 0, 5, 5, new_defects=["lost-result/x: s"])
-    assert judge_series([gone, noisy]) == (0, [], ["b: its runs show NEW lost-result/x x1"])
-    assert judge_series([gone, noisy], strict=True)[0] == 1
+    assert judge_series([gone, noisy], baselines=always) == (0, [], ["b: its runs show NEW lost-result/x x1"])
+    assert judge_series([gone, noisy], strict=True, baselines=always)[0] == 1
+
+
+def test_gone_is_shown_only_when_an_unchanged_defect_would_rarely_miss_every_try() -> None:
+    assert patch_series.miss_chance((3, 3), 5) == 0.0
+    assert patch_series.miss_chance((3, 6), 5) == pytest.approx(0.03125)
+    assert patch_series.miss_chance((1, 3), 5) == pytest.approx((2 / 3) ** 5)  # 13 %
+    assert patch_series.miss_chance((0, 3), 5) == 1.0 and patch_series.miss_chance((0, 0), 5) == 1.0
+    rare, never = Outcome("rare", "gone", 0, 5, 5), Outcome("never", "gone", 0, 5, 5)
+    code, reasons, _ = judge_series([rare, never], baselines={"rare": (1, 3), "never": (0, 3)})
+    assert code == 2
+    assert reasons == ["rare: gone, not shown: unchanged at its unpatched rate it would miss all 5 tries with chance "
+                       "13% (at most 5% shows it)", "never: gone, not shown: unchanged at its unpatched rate it "
+                       "would miss all 5 tries with chance 100% (at most 5% shows it)"]
+    assert judge_series([rare], baselines={"rare": (3, 6)})[0] == 0
+    assert judge_series([rare])[0] == 2  # no baseline: nothing shown
+    assert patch_series.status_text(rare, (3, 6)) == "gone (miss chance 3.1%)"
+    assert patch_series.status_text(rare, (1, 3)) == "gone, not shown (miss chance 13%)"
+    assert patch_series.status_text(Outcome("x", "still there", 1, 5, 5), (3, 3)) == "still there"
 
 
 def test_check_series_replays_each_finding_on_the_tree_and_resumes_from_its_record(
@@ -108,7 +127,9 @@ def test_check_series_replays_each_finding_on_the_tree_and_resumes_from_its_reco
     assert list(load_record(record, 1)) == ["exec-stop"] and load_record(record, 5) == {}
     assert check_series([], tries=1, store=store, directory=directory, runner=runner, say=said.append) == 1
     assert asked == ["exec-stop", "later-fix", "later-fix"]  # exec-stop was not replayed again
-    assert said[-1] == "patch series: FAIL\n  later-fix: still there (1 of 1 asked tries)"
+    assert said[-1] == ("patch series: FAIL\n  later-fix: still there (1 of 1 asked tries)\n  exec-stop: gone, not "
+                        "shown: unchanged at its unpatched rate it would miss all 1 tries with chance 100% (at most "
+                        "5% shows it)")  # exec-stop's file records no unpatched reproduction
     assert any(line.startswith("later-fix") and "4 of 6" in line and "1 of 1 (1 concl.)" in line for line in said)
     assert json.loads(record.read_text())["patches"] == ["exec-stop.patch", "later-fix.patch"]
 
@@ -136,7 +157,7 @@ def test_the_markdown_table_has_every_finding_with_its_series_figures(tmp_path: 
     table = patch_series.series_markdown(record, directory).splitlines()
     assert table[0].startswith("Series of 2 patches (exec-stop.patch, later-fix.patch), 5 tries asked")
     assert table[-2] == "| `exec-stop` | `exec-stop.patch` | 0 of 0 | - | not replayed | - | - |"
-    assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | gone | "
+    assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | gone (miss chance 0.4%) | "
                          "runs not recorded | NEW lost-result/x x1 |")
 
 

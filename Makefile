@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LAB := $(BIN)/mistral-lab
 
 .PHONY: install doctor test test-unit lab-test lab-smoke bench-checker bench-cluster bench-workloads bench soak hunt \
-	findings findings-bundles findings-patch-check patches-check patches-bench patches-unit-tests workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
+	findings findings-bundles findings-patch-check patches-check patches-bench patches-map patches-unit-tests workflow-examples clean-labs shrink-test multihost-test bench-test map map-quick \
 	versions gate-tools gate-lint gate-test
 
 install: $(VENV)/.installed
@@ -141,6 +141,16 @@ patches-bench: install
 	$(PATCH_BENCH) --mistral-src "$$($(BIN)/python -m lab.findings.patch_series --tree-only)" \
 		--out store/patch-check/bench/series.json
 	$(LAB) bench-compare store/patch-check/bench/release.json store/patch-check/bench/series.json
+
+# The protocol map's cells of the methods the patches touch (a drop and a crash right after handling, on the
+# receiving side), on the series tree and on the release, each resumable in store/patch-check/map-{series,release}.
+PATCH_MAP = $(LAB) map --methods run_action,on_action_complete,start_task,start_workflow --sides receive \
+	--actions drop,crash-after
+patches-map: install
+	$(LAB) doctor
+	$(PATCH_MAP) --mistral-src "$$($(BIN)/python -m lab.findings.patch_series --tree-only)" \
+		$(if $(wildcard store/patch-check/map-series/map.json),--resume,--out) store/patch-check/map-series
+	$(PATCH_MAP) $(if $(wildcard store/patch-check/map-release/map.json),--resume,--out) store/patch-check/map-release
 
 # The benchmark across two topologies on one resized cluster (2-4 min; `make test` runs the one-topology test).
 bench-test: install

@@ -147,15 +147,18 @@ def evidence_text(outcome: Outcome, patches: list[str]) -> str:
 
 # ---------------------------------------------------------------- judging
 # "Gone" must be more than a defect that was rare anyway missing a few tries: the chance that the defect, unchanged,
-# at its last unpatched rate (the catalogue's reproduced / tries), misses every patched try must be at most this.
-# Fixed on 2026-12-07 before the series' replays of the findings it decides were read.
+# at its last unpatched rate, misses every patched try must be at most this. The rate is Laplace's estimate
+# (reproduced + 1) / (tries + 2), so 3 of 3 unpatched is not taken for a certainty. Fixed on 2026-12-07 before the
+# series' replays of the findings it decides were read.
 MAX_MISS_CHANCE = 0.05
 
 
 def miss_chance(baseline: tuple[int, int], tries: int) -> float:
-    """(1 - reproduced/tries_unpatched) ** tries: 1.0 when the unpatched replay never showed the defect."""
+    """(1 - rate) ** tries at the unpatched rate; 1.0 when the unpatched replay never showed the defect."""
     reproduced, asked = baseline
-    return 1.0 if asked <= 0 or reproduced <= 0 else (1 - reproduced / asked) ** tries
+    if asked <= 0 or reproduced <= 0:
+        return 1.0
+    return (1 - (reproduced + 1) / (asked + 2)) ** tries
 
 
 def status_text(o: Outcome, baseline: tuple[int, int]) -> str:

@@ -119,7 +119,8 @@ findings-patch-check: install
 
 # Every candidate fix at once (issue 27): findings/patches/*.patch applied in file-name order to one sdist tree,
 # and every catalogued finding (IDS=... selects) replayed against it, TRIES tries asked (default 5). Resumes from
-# store/patch-check/series-<digest>/series.json. Exit 0 when every finding is gone, 1 one still there, 2 inconclusive.
+# store/patch-check/series-<digest>/series-<TRIES>-tries.json. Exit 0 when every finding is gone and shown gone
+# (docs/patches.md), 1 when one is still there, 2 when one is inconclusive or not shown.
 patches-check: install
 	$(LAB) doctor
 	$(BIN)/python -m lab.findings.patch_series $(IDS) --tries $(or $(TRIES),5)

@@ -3,8 +3,9 @@ as `patch -p1`), and every catalogued finding replayed against that tree.
 
 The question is issue 27's: does the series leave any catalogued finding reproducing? A finding is `gone` only
 when every try asked was conclusive and none reproduced it; `still there` fails the check; anything else is
-inconclusive. Each finding's outcome is kept in <store>/series-<digest>/series.json as soon as its replay ends,
-so a stopped check resumes where it stopped (same tree, same tries: the digest names the sdist and the patches).
+inconclusive. Each finding's outcome is kept in <store>/series-<digest>/series-<N>-tries.json as soon as its
+replay ends, so a stopped check resumes where it stopped (same tree, same tries: the digest names the sdist and
+the patches), and a check with other tries keeps its own record.
 
     python -m lab.findings.patch_series [ID ...] [--tries N] [--store DIR] [--strict] [--tree-only]
     (exit 0 every finding gone, 1 one still there, 2 one inconclusive)
@@ -30,7 +31,10 @@ from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome,
                                   _run_streaming_stderr, apply_patch, findings_command, read_outcome, settled,
                                   unpack_sdist)
 
-SERIES_FILE = "series.json"
+def record_file(tries: int) -> str:
+    """One record per tries asked: a check with other tries never overwrites another's outcomes."""
+    return f"series-{tries}-tries.json"
+
 # What shows a patch acted in a run: a line it writes to a Mistral node's log, by patch file. A finding gone with
 # none of them in its runs may be gone because the fault missed the window, not because a repair ran. The two
 # graceful-stop patches log only when their bound cut the work short: that line counts against them.
@@ -206,7 +210,7 @@ def check_series(ids: list[str], tries: int = 5, store: Path = DEFAULT_STORE, di
     tree = tree or series_tree(directory)
     folder = store / tree.parent.name
     folder.mkdir(parents=True, exist_ok=True)
-    record_path = folder / SERIES_FILE
+    record_path = folder / record_file(tries)
     outcomes = load_record(record_path, tries)
     say(f"series tree: {tree} ({len(outcomes)} of {len(findings)} findings already replayed, {record_path})")
     for finding in findings:

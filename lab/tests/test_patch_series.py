@@ -123,7 +123,7 @@ def test_check_series_replays_each_finding_on_the_tree_and_resumes_from_its_reco
 
     store, said = tmp_path / "store", []
     assert check_series([], tries=1, store=store, directory=directory, runner=runner, say=said.append) == 2
-    record = next(store.glob("series-*/series.json"))
+    record = next(store.glob("series-*/series-1-tries.json"))
     assert list(load_record(record, 1)) == ["exec-stop"] and load_record(record, 5) == {}
     assert check_series([], tries=1, store=store, directory=directory, runner=runner, say=said.append) == 1
     assert asked == ["exec-stop", "later-fix", "later-fix"]  # exec-stop was not replayed again
@@ -157,7 +157,8 @@ def test_the_markdown_table_has_every_finding_with_its_series_figures(tmp_path: 
     table = patch_series.series_markdown(record, directory).splitlines()
     assert table[0].startswith("Series of 2 patches (exec-stop.patch, later-fix.patch), 5 tries asked")
     assert table[-2] == "| `exec-stop` | `exec-stop.patch` | 0 of 0 | - | not replayed | - | - |"
-    assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | gone (miss chance 0.7%) | "
+    assert table[-1] == ("| `later-fix` | `later-fix.patch` | 4 of 6 | 0 of 5 (5 conclusive) | "
+                         "gone (miss chance 0.7%) | "
                          "runs not recorded | NEW lost-result/x x1 |")  # 4 of 6: rate 5/8
 
 

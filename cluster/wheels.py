@@ -49,8 +49,11 @@ def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -
                + (f" ({constraints.stem} upper-constraints)" if constraints else " (no upper-constraints known)"))
         house.mkdir(parents=True, exist_ok=True)
         pinned = ["--constraint", str(constraints)] if constraints else []
-        proc = subprocess.run(pip_command("wheel", "--wheel-dir", str(house), *pinned, target, *EXTRA_REQUIREMENTS),
-                              capture_output=True, text=True, env=pbr_env(src))
+        with tempfile.TemporaryDirectory(prefix="mistral-src-") as scratch:
+            if src is not None and not (src / ".git").exists():  # a checkout: pbr lists its files from git
+                target = str(buildable_copy(src, Path(scratch)))
+            proc = subprocess.run(pip_command("wheel", "--wheel-dir", str(house), *pinned, target,
+                                              *EXTRA_REQUIREMENTS), capture_output=True, text=True, env=pbr_env(src))
         if proc.returncode != 0:
             shutil.rmtree(house, ignore_errors=True)
             if src is None and "No matching distribution" in proc.stderr:
@@ -61,14 +64,39 @@ def mistral_wheelhouse(version: str, src: Path | None, report: Report = _noop) -
     return house
 
 
-SOURCE_WHEELHOUSES_KEPT = 4  # src-* wheelhouses (about 30 MB each) kept besides the one in use
+def buildable_copy(src: Path, scratch: Path) -> Path:
+    """A copy of the tree to build from, without build leftovers (the user's tree gets no build/ of ours).
+
+    An sdist tree (no .git) builds from its egg-info's SOURCES.txt: pbr has no git to list files, and the sdist's
+    setup.cfg names no packages, so a file a patch adds (a module, a migration, a test) would be left out of the
+    wheel without a word. The copy's SOURCES.txt gets every file under the top folders it already lists."""
+    copy = scratch / src.resolve().name
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns(*[p for p in BUILD_LEFTOVERS if p != "*.egg-info"]),
+                    symlinks=True)
+    for sources in copy.glob("*.egg-info/SOURCES.txt"):
+        listed = [line for line in sources.read_text().splitlines() if line.strip()]
+        tops = {line.split("/", 1)[0] for line in listed if "/" in line}
+        skip = shutil.ignore_patterns(*BUILD_LEFTOVERS)
+        found = []
+        for top in sorted(t for t in tops if (copy / t).is_dir()):
+            for here, dirs, files in os.walk(copy / top):
+                dirs[:] = sorted(d for d in dirs if d not in skip(here, dirs))
+                found += [str((Path(here) / f).relative_to(copy)) for f in sorted(files) if f not in skip(here, files)]
+        missing = sorted(set(found) - set(listed))
+        if missing:
+            sources.write_text("\n".join(listed + missing) + "\n")
+    return copy
+
+
+SOURCE_WHEELHOUSES_KEPT = 4
+BUILD_RECIPE = b"sources-completed\0"  # changes when a tree's build changes, so no wheelhouse of the old one is reused  # src-* wheelhouses (about 30 MB each) kept besides the one in use
 
 
 def source_digest(src: Path) -> str:
     """A hash of a source tree's files, build leftovers (build/, *.egg-info, ...) and .git excluded; a git
     checkout adds its HEAD commit, which pbr turns into the version."""
     leftovers = shutil.ignore_patterns(*BUILD_LEFTOVERS, ".git")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(BUILD_RECIPE)
     root = src.resolve()
     for here, dirs, files in os.walk(root):
         skip = leftovers(here, dirs + files)

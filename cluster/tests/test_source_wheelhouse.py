@@ -49,3 +49,20 @@ def test_old_source_wheelhouses_are_pruned(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "mistral-23.0.0").mkdir()
     prune_source_wheelhouses(keep=houses[0])  # the one in use stays, however old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mistral-23.0.0", "src-0", "src-3", "src-4"]
+
+
+def test_an_sdist_tree_builds_with_every_file_a_patch_added(tmp_path: Path) -> None:
+    """An sdist's wheel follows its SOURCES.txt: a module a patch adds must be listed, or the image lacks it."""
+    tree = _tree(tmp_path / "mistral-23.0.0")
+    (tree / "mistral.egg-info").mkdir()
+    (tree / "mistral.egg-info" / "SOURCES.txt").write_text("setup.py\nmistral/executors/executor_server.py\n")
+    (tree / "mistral" / "executors" / "claim.py").write_text("")  # added by a patch
+    (tree / "mistral" / "__pycache__").mkdir()
+    (tree / "mistral" / "__pycache__" / "x.pyc").write_text("")
+    (tree / "build" / "lib").mkdir(parents=True)
+    copy = wheels.buildable_copy(tree, tmp_path / "scratch")
+    assert copy.name == "mistral-23.0.0" and copy.parent == tmp_path / "scratch"
+    assert (copy / "mistral.egg-info" / "SOURCES.txt").read_text().splitlines() == [
+        "setup.py", "mistral/executors/executor_server.py", "mistral/executors/claim.py"]
+    assert not (copy / "build").exists() and not (copy / "mistral" / "__pycache__").exists()
+    assert (tree / "mistral.egg-info" / "SOURCES.txt").read_text().count("\n") == 2  # the user's tree untouched

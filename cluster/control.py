@@ -17,7 +17,7 @@ import docker.errors
 import requests
 from docker.models.containers import Container
 
-from cluster import broker_queues, db_template
+from cluster import broker_queues, db_template, removed_logs
 from cluster import images as lab_images
 from cluster.backends import make_backend
 from cluster.backends.base import ROLE_ORDER, Backend, Node, node_order
@@ -329,6 +329,7 @@ class Cluster:
                     self.drain(node)
                 report(f"stopping {node}")
                 self.stop(node)
+        removed_logs.keep(self, removed)
         self.backend.remove(removed)
         self.backend.render(new_topology, images)
         return removed

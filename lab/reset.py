@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import requests
 
-from cluster import db_template, warm_restart
+from cluster import db_template, removed_logs, warm_restart
 from cluster.control import Cluster
 from cluster.errors import LabError
 from cluster.images import Images
@@ -152,6 +152,8 @@ def _exec(cluster: Cluster, node: str, script: str) -> None:
 
 
 def _reset_witness(cluster: Cluster) -> None:
+    for kept in removed_logs.take(cluster.state_dir):  # a fresh lab has removed no node
+        kept.unlink(missing_ok=True)
     try:
         requests.post(f"{cluster.witness_url()}/reset", timeout=10).raise_for_status()
     except requests.RequestException as exc:

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lab.bundle import SECRETS_FILE
+from cluster import removed_logs
 from cluster.control import Cluster
 from cluster.errors import LabError
 from history.run_dir import HISTORY_FILE, RUN_FILE, SPEC_FILE, WITNESS_FILE
@@ -326,6 +327,10 @@ def _collect_logs(cluster: Cluster, run_dir: Path) -> None:
             (run_dir / "logs" / f"{node.name}.log").write_text(cluster.logs(node.name))
         except Exception as exc:  # a vanished container must not lose the other logs
             (run_dir / "logs" / f"{node.name}.log").write_text(f"(log unavailable: {exc})\n")
+    # Nodes a scale-down removed during the run (logs/removed/, apart: the log checker reads the live nodes').
+    for kept in removed_logs.take(cluster.state_dir):
+        (run_dir / "logs" / "removed").mkdir(exist_ok=True)
+        shutil.move(str(kept), run_dir / "logs" / "removed" / kept.name)
 
 
 def finish_run(run_dir: Path, spec: TestSpec, interrupted: bool, lab_error: str | None, nemesis,

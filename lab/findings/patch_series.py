@@ -49,7 +49,7 @@ REPAIR_LINES = {
         "executor stop cut short": "Executor stopped with actions still running after"},
     "lost-result-after-engine-scale-down.patch": {"engine stop cut short": "Engine server stopped while"},
 }
-MISTRAL_LOGS = ("api-*.log", "engine-*.log", "executor-*.log")
+MISTRAL_LOGS = ("api-*.log", "engine-*.log", "executor-*.log", "removed/*.log")  # removed: nodes a scale-down took
 
 
 def series_patches(directory: Path | None = None) -> list[Path]:
@@ -170,8 +170,9 @@ def status_text(o: Outcome, baseline: tuple[int, int]) -> str:
     if not settled(o) or o.reproduced > 0:
         return o.status
     chance = miss_chance(baseline, o.tries)
-    return f"gone (miss chance {chance:.1%})" if chance <= MAX_MISS_CHANCE else \
-        f"gone, not shown (miss chance {chance:.0%})"
+    if chance > MAX_MISS_CHANCE:
+        return f"gone, not shown (miss chance {chance:.0%})"
+    return "gone (miss chance < 0.1%)" if chance < 0.001 else f"gone (miss chance {chance:.1%})"
 
 
 def judge_series(outcomes: list[Outcome], strict: bool = False,

@@ -100,6 +100,7 @@ def test_gone_is_shown_only_when_an_unchanged_defect_would_rarely_miss_every_try
     assert judge_series([rare], baselines={"rare": (3, 6)})[0] == 0
     assert judge_series([rare])[0] == 2  # no baseline: nothing shown
     assert patch_series.status_text(rare, (3, 6)) == "gone (miss chance 3.1%)"
+    assert patch_series.status_text(rare, (3, 3)) == "gone (miss chance < 0.1%)"  # 0.2 ** 5 = 0.03 %
     assert patch_series.status_text(rare, (1, 3)) == "gone, not shown (miss chance 8%)"
     assert patch_series.status_text(Outcome("x", "still there", 1, 5, 5), (3, 3)) == "still there"
 

@@ -27,8 +27,8 @@ from typing import Callable
 from cluster.errors import LabError
 from cluster.paths import cache_dir
 from lab.findings import patches as _patches
-from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome, Runner, _others,
-                                  _run_streaming_stderr, apply_patch, findings_command, read_outcome, settled,
+from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome, Runner, others_text,
+                                  run_streaming_stderr, apply_patch, findings_command, read_outcome, settled,
                                   unpack_sdist)
 
 def record_file(tries: int) -> str:
@@ -190,7 +190,7 @@ def judge_series(outcomes: list[Outcome], strict: bool = False,
         if settled(o) and o.reproduced == 0 and chance > MAX_MISS_CHANCE:
             open_.append(f"{o.id}: gone, not shown: unchanged at its unpatched rate it would miss all {o.tries} "
                          f"tries with chance {chance:.0%} (at most {MAX_MISS_CHANCE:.0%} shows it)")
-    notes = [f"{o.id}: its runs show {_others(o)}" for o in outcomes if o.other_findings or o.new_defects]
+    notes = [f"{o.id}: its runs show {others_text(o)}" for o in outcomes if o.other_findings or o.new_defects]
     if strict and notes:
         still, notes = still + notes, []
     if still:
@@ -199,7 +199,7 @@ def judge_series(outcomes: list[Outcome], strict: bool = False,
 
 
 def check_series(ids: list[str], tries: int = 5, store: Path = DEFAULT_STORE, directory: Path | None = None,
-                 runner: Runner = _run_streaming_stderr, say: Callable[[str], None] = print,
+                 runner: Runner = run_streaming_stderr, say: Callable[[str], None] = print,
                  strict: bool = False, tree: Path | None = None) -> int:
     """Replay each finding (all, or `ids`) against the series tree, one `mistral-lab findings` each, skipping
     those the record already holds; print the table and return judge_series's code."""
@@ -238,7 +238,7 @@ def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bo
         shown.append(o)
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
         status = status_text(o, (finding.reproduced, finding.tries))
-        say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {status:<13} {_others(o)}")
+        say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {status:<13} {others_text(o)}")
         if o.runs:
             say(f"    repairs logged: {evidence_text(o, list(REPAIR_LINES))}")
     code, reasons, notes = judge_series(shown, strict, {f.id: (f.reproduced, f.tries) for f in findings})
@@ -267,7 +267,7 @@ def series_markdown(record_path: Path, directory: Path | None = None) -> str:
         repairs = evidence_text(o, data.get("patches", [])) if o else "-"
         lines.append(f"| `{finding.id}` | {patch} | {finding.reproduced} of {finding.tries} | {figures} | "
                      f"{status_text(o, (finding.reproduced, finding.tries)) if o else 'not replayed'} | {repairs} | "
-                     f"{_others(o) if o else '-'} |")
+                     f"{others_text(o) if o else '-'} |")
     return "\n".join(lines)
 
 

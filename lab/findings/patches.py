@@ -200,7 +200,7 @@ def judge(target: str, outcomes: list[Outcome], strict: bool = False) -> tuple[i
     return (1 if reasons else 0), reasons, notes
 
 
-def _others(outcome: Outcome) -> str:
+def others_text(outcome: Outcome) -> str:
     kinds: dict[str, int] = {}
     for defect in outcome.new_defects:
         kinds[defect.split(":", 1)[0]] = kinds.get(defect.split(":", 1)[0], 0) + 1
@@ -218,7 +218,7 @@ def findings_command(ids: list[str], tree: Path, tries: int, store: Path | None)
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run_streaming_stderr(cmd: list[str]) -> "subprocess.CompletedProcess[str]":
+def run_streaming_stderr(cmd: list[str]) -> "subprocess.CompletedProcess[str]":
     """Run the replay; its stderr (progress) goes to the terminal. On Ctrl-C the replay gets SIGINT and time to
     heal and take its cluster down (subprocess.run would kill it a quarter of a second later, leaving the lab)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -233,7 +233,7 @@ def _run_streaming_stderr(cmd: list[str]) -> "subprocess.CompletedProcess[str]":
 
 
 def check_patch(finding_id: str, also: list[str] = (), tries: int = 3, store: Path | None = None,
-                directory: Path | None = None, runner: Runner = _run_streaming_stderr,
+                directory: Path | None = None, runner: Runner = run_streaming_stderr,
                 say: Callable[[str], None] = print, strict: bool = False) -> int:
     """Build the patched tree, replay the finding (and `also`) against it, print a table, return the verdict."""
     if tries < 1:
@@ -253,7 +253,7 @@ def check_patch(finding_id: str, also: list[str] = (), tries: int = 3, store: Pa
     say(f"{'finding':<44} {'reproduced':<22} {'status':<14} other findings / uncatalogued defects in its runs")
     for o in outcomes:
         figures = f"{o.reproduced} of {o.tries} ({o.conclusive} concl.)"
-        say(f"{o.id:<44} {figures:<22} {o.status:<14} {_others(o)}" + (f"\n    {o.rule}" if o.rule else ""))
+        say(f"{o.id:<44} {figures:<22} {o.status:<14} {others_text(o)}" + (f"\n    {o.rule}" if o.rule else ""))
     code, reasons, notes = judge(finding_id, outcomes, strict)
     verdict = {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code]
     say(f"patch check {finding_id}: {verdict}" + "".join(f"\n  {r}" for r in reasons))

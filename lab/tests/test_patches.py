@@ -294,7 +294,7 @@ def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -
     import sys
     import threading
 
-    from lab.findings.patches import _run_streaming_stderr
+    from lab.findings.patches import run_streaming_stderr
 
     marker = tmp_path / "cleaned-up"
     child = (f"import signal, sys, time, pathlib\n"
@@ -307,7 +307,7 @@ def test_ctrl_c_gives_the_replay_time_to_take_its_cluster_down(tmp_path: Path) -
     try:
         threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()
         with pytest.raises(KeyboardInterrupt):
-            _run_streaming_stderr([sys.executable, "-c", child])
+            run_streaming_stderr([sys.executable, "-c", child])
     finally:
         signal.signal(signal.SIGINT, previous)
     assert marker.read_text() == "down"

@@ -14,7 +14,7 @@ README = DEFAULT_DIR.parent / "README.md"
 FINDINGS_DOC = DEFAULT_DIR.parent / "docs" / "findings.md"
 SECTION_START = "## Findings: Mistral 23.0.0's HA defects"   # the section runs to the next "## " heading
 HEADER = ("| finding | class / kind | breaks | tries | reproduced | min_rate | min_rate basis | releases "
-          "| one-line cause |")
+          "| patch | one-line cause |")
 VERSIONS_DOC = DEFAULT_DIR.parent / "docs" / "versions.md"
 # A measured figure: "3 of 5", "17.2 min", "25 s", "470 KB". Code spans (`...`), code blocks and link targets
 # are examples or addresses, not figures.
@@ -54,7 +54,7 @@ def test_the_readme_table_has_one_row_per_finding_with_the_files_figures() -> No
     findings = load_catalogue(DEFAULT_DIR)
     assert sorted(rows) == sorted(f.id for f in findings)
     for finding in findings:
-        _, cls_kind, breaks, tries, reproduced, min_rate, basis, _releases, _cause = rows[finding.id]
+        _, cls_kind, breaks, tries, reproduced, min_rate, basis, _releases, _patch, _cause = rows[finding.id]
         assert (tries, reproduced, min_rate) == (str(finding.tries), str(finding.reproduced), str(finding.min_rate)), \
             finding.id
         assert (cls_kind, breaks) == (f"{finding.cls} / {finding.kind}", finding.breaks), finding.id
@@ -130,3 +130,30 @@ def test_the_releases_column_is_the_release_matrix_in_docs_versions() -> None:
     assert sorted(matrix) == sorted(rows)
     for finding_id, cells in rows.items():
         assert cells[7].startswith(matrix[finding_id]) and matrix[finding_id], finding_id
+
+
+PATCHES_DOC = DEFAULT_DIR.parent / "docs" / "patches.md"
+PATCH_HEADER = "| finding | its patch | unpatched (catalogue) | with the series |"
+
+
+def _series_cells() -> dict[str, str]:
+    """docs/patches.md's series table as the README's patch cell: 'series r/N gone', 'series r/N not shown', ..."""
+    lines = PATCHES_DOC.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(PATCH_HEADER))
+    found = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("| `"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        figures = re.match(r"(\d+) of (\d+)", cells[3])
+        status = next(word for word in ("not shown", "gone", "still there", "inconclusive", "not replayed")
+                      if word in cells[4])
+        found[cells[0].strip("`")] = (f"series {figures.group(1)}/{figures.group(2)} " if figures else "") + status
+    return found
+
+
+def test_the_patch_column_is_the_series_replay_in_docs_patches() -> None:
+    rows, series = _rows(), _series_cells()
+    assert sorted(series) == sorted(rows)
+    for finding_id, cells in rows.items():
+        assert cells[8].startswith(series[finding_id]), (finding_id, cells[8], series[finding_id])

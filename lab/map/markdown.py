@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cluster.errors import LabError
 from lab.map.cells import Cell
 from lab.map.classify import CANNOT, CLASSES, DEFECT
 from lab.map.run import load_map
@@ -94,7 +95,12 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m lab.map.markdown MAP_DIR", file=sys.stderr)
         return 3
-    print(render(load_map(Path(argv[0]))), end="")
+    where = Path(argv[0])
+    try:  # the map's directory, or its map.json
+        print(render(load_map(where.parent if where.is_file() else where)), end="")
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

@@ -42,4 +42,7 @@ def test_a_defect_matching_a_finding_names_it_and_the_header_carries_command_and
         "start_action (1 cell)." in text
     save(tmp_path, doc)
     assert main([str(tmp_path)]) == 0 and "lost-start-task" in capsys.readouterr().out
+    assert main([str(tmp_path / "map.json")]) == 0 and "lost-start-task" in capsys.readouterr().out  # the file too
+    assert main([str(tmp_path / "none")]) == 3  # one line, no traceback
+    assert capsys.readouterr().err.startswith("error: ")
     assert main([]) == 3

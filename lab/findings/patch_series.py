@@ -49,6 +49,7 @@ REPAIR_LINES = {
         "executor stop cut short": "Executor stopped with actions still running after"},
     "lost-result-after-engine-scale-down.patch": {"engine stop cut short": "Engine server stopped while"},
 }
+START_SLACK_S = 5.0  # clocks of the host and the containers: as the log checker allows
 MISTRAL_LOGS = ("api-*.log", "engine-*.log", "executor-*.log", "removed/*.log")  # removed: nodes a scale-down took
 
 
@@ -131,15 +132,30 @@ def save_record(path: Path, tree: Path, tries: int, outcomes: dict[str, Outcome]
 
 # ---------------------------------------------------------------- evidence
 def repair_evidence(runs: list[str], patches: list[str]) -> dict[str, int]:
-    """Per repair of the applied `patches` (file names), how many of `runs` show its log line."""
+    """Per repair of the applied `patches` (file names), how many of `runs` show its log line. Only records from
+    the run's own start on count: a container's log on a lab reset between tries holds the earlier tries too."""
     wanted = {label: text for name in patches for label, text in REPAIR_LINES.get(name, {}).items()}
     seen = dict.fromkeys(wanted, 0)
     for run in runs:
-        logs = [log for pattern in MISTRAL_LOGS for log in sorted((Path(run) / "logs").glob(pattern))]
-        text = "".join(log.read_text(errors="replace") for log in logs)
+        found = _lines_in_run(Path(run), set(wanted.values()))
         for label, line in wanted.items():
-            seen[label] += line in text
+            seen[label] += line in found
     return seen
+
+
+def _lines_in_run(run: Path, lines: set[str]) -> set[str]:
+    """Which of `lines` a record of the run's Mistral logs holds, from its start (run.json's start_wall) on."""
+    from checker.log_records import records
+    from history.run_dir import RunFiles
+
+    start = RunFiles.open(run).start_wall if (run / "run.json").exists() else 0.0
+    found: set[str] = set()
+    for log in (log for pattern in MISTRAL_LOGS for log in sorted((run / "logs").glob(pattern))):
+        for record in records(log):
+            if record.time is not None and record.time < start - START_SLACK_S:
+                continue
+            found |= {line for line in lines if line in record.header}
+    return found
 
 
 def evidence_text(outcome: Outcome, patches: list[str]) -> str:

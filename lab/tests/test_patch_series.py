@@ -181,6 +181,23 @@ def test_repairs_are_counted_from_the_patches_log_lines_in_each_run(tmp_path: Pa
     assert patch_series.evidence_text(Outcome("a", "gone", 0, 3, 3, runs=runs[1:2]), applied) == "none"
 
 
+def test_a_repair_logged_before_the_run_started_is_an_earlier_tries(tmp_path: Path) -> None:
+    """On a lab reset between tries a container's log holds the earlier tries: only the run's own lines count."""
+    import calendar
+
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    start = calendar.timegm((2026, 12, 8, 0, 20, 0, 0, 0, 0))
+    (run / "run.json").write_text(json.dumps({"start_wall": start}))
+    line = "WARNING x Found a task execution that is likely stuck in IDLE state because its start request was lost\n"
+    (run / "logs" / "engine-1.log").write_text("2026-12-08 00:19:00.000 12 " + line)  # a minute before: not its
+    applied = ["lost-start-task-leaves-execution-running.patch"]
+    assert patch_series.repair_evidence([str(run)], applied) == {"IDLE task started again": 0}
+    (run / "logs" / "removed").mkdir()
+    (run / "logs" / "removed" / "engine-2-1.log").write_text("2026-12-08 00:20:30.000 12 " + line)
+    assert patch_series.repair_evidence([str(run)], applied) == {"IDLE task started again": 1}
+
+
 def test_every_patch_has_its_repair_lines_and_each_is_in_its_patch() -> None:
     for patch in series_patches(DEFAULT_DIR):
         lines = patch_series.REPAIR_LINES[patch.name]

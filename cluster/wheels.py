@@ -88,8 +88,8 @@ def buildable_copy(src: Path, scratch: Path) -> Path:
     return copy
 
 
-SOURCE_WHEELHOUSES_KEPT = 4
-BUILD_RECIPE = b"sources-completed\0"  # changes when a tree's build changes, so no wheelhouse of the old one is reused  # src-* wheelhouses (about 30 MB each) kept besides the one in use
+SOURCE_WHEELHOUSES_KEPT = 4  # src-* wheelhouses (about 30 MB each) kept besides the one in use
+BUILD_RECIPE = b"sources-completed\0"  # changes when a tree's build changes, so no wheelhouse of the old one is reused
 
 
 def source_digest(src: Path) -> str:

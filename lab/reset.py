@@ -90,7 +90,7 @@ def reset_lab(cluster: Cluster, report: Report = _noop, ready_timeout: float = 1
     step("database, broker and witness log", lambda: _each([
         lambda: _reset_database(cluster, topology.db, template),
         lambda: _exec(cluster, "broker", BROKER_RESET_SCRIPT),
-        lambda: _reset_witness(cluster)], lambda reset: reset()))
+        lambda: _reset_witness(cluster), lambda: _drop_removed_logs(cluster)], lambda reset: reset()))
     step("start Mistral servers", lambda: _each(mistral, lambda node: warm_restart.start_server(
         cluster, node, stopped[node])))
     done.cold = sorted(node for node, how in stopped.items() if how == warm_restart.COLD)
@@ -151,9 +151,12 @@ def _exec(cluster: Cluster, node: str, script: str) -> None:
         raise LabError(f"reset failed in {node}: {last[0][:300]}")
 
 
-def _reset_witness(cluster: Cluster) -> None:
+def _drop_removed_logs(cluster: Cluster) -> None:
     for kept in removed_logs.take(cluster.state_dir):  # a fresh lab has removed no node
         kept.unlink(missing_ok=True)
+
+
+def _reset_witness(cluster: Cluster) -> None:
     try:
         requests.post(f"{cluster.witness_url()}/reset", timeout=10).raise_for_status()
     except requests.RequestException as exc:

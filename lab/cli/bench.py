@@ -65,9 +65,7 @@ def bench(
         poll_s=poll, nemesis=_nemesis_config(nemesis, nemesis_target, nemesis_option, nemesis_interval,
                                              nemesis_duration)).validate()
     check_nemesis(params.nemesis)
-    _validate_where(backend, hosts, name, out_file)
-    if mistral_src is not None and not mistral_src.is_dir():
-        raise LabError(f"--mistral-src {mistral_src}: not a directory")
+    _validate_where(backend, hosts, name, out_file, mistral_src)
     from lab.bench.scaling import Bench  # after every offline check: bad input fails fast, without the Docker modules
 
     with phase("bench") as report:
@@ -82,7 +80,8 @@ def bench(
         raise typer.Exit(1)
 
 
-def _validate_where(backend: str, hosts: Path | None, name: str | None, out_file: Path) -> None:
+def _validate_where(backend: str, hosts: Path | None, name: str | None, out_file: Path,
+                    mistral_src: Path | None = None) -> None:
     """The cluster options and the output path, offline: a LabError before anything is started."""
     if backend not in ("compose", "swarm"):
         raise LabError(f"--backend {backend}: choose one of compose, swarm")
@@ -94,6 +93,8 @@ def _validate_where(backend: str, hosts: Path | None, name: str | None, out_file
         raise LabError(f"invalid name {name!r}: use lowercase letters, digits, '-' or '_' (max 41)")
     if not out_file.parent.exists():
         raise LabError(f"--out {out_file}: directory {out_file.parent} does not exist")
+    if mistral_src is not None and not mistral_src.is_dir():
+        raise LabError(f"--mistral-src {mistral_src}: not a directory")
 
 
 def _nemesis_config(name: str, target: str | None, options: list[str], interval: float,

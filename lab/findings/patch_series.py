@@ -17,9 +17,7 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -27,13 +25,14 @@ from typing import Callable
 from cluster.errors import LabError
 from cluster.paths import cache_dir
 from lab.findings import patches as _patches
-from lab.findings.patches import (COMPLETE, DEFAULT_STORE, PATCHES_DIR, Outcome, Runner, others_text,
-                                  run_streaming_stderr, apply_patch, findings_command, read_outcome, settled,
-                                  unpack_sdist)
+from lab.findings.patches import (DEFAULT_STORE, PATCHES_DIR, Outcome, Runner, build_tree, findings_command,
+                                  others_text, read_outcome, run_streaming_stderr, settled)
+
 
 def record_file(tries: int) -> str:
     """One record per tries asked: a check with other tries never overwrites another's outcomes."""
     return f"series-{tries}-tries.json"
+
 
 # What shows a patch acted in a run: a line it writes to a Mistral node's log, by patch file. A finding gone with
 # none of them in its runs may be gone because the fault missed the window, not because a repair ran. The two
@@ -88,25 +87,13 @@ def series_tree(directory: Path | None = None, cache: Path | None = None,
     patches = series_patches(directory)
     archive = (fetch or (lambda v: _patches.fetch_sdist(v, cache)))(version)
     root = (cache or cache_dir()) / "patched" / f"series-{series_digest(archive, patches)}"
-    tree = root / f"mistral-{version}"
-    if (root / COMPLETE).exists() and tree.is_dir():
-        return tree
-    root.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".series-", dir=root.parent))
-    try:
-        made = unpack_sdist(archive, scratch)
-        for patch in patches:
-            apply_patch(made, patch)  # each all or nothing: the first that does not apply names itself
-        (scratch / "patches").write_text("".join(f"{p.name}\n" for p in patches))
-        (scratch / COMPLETE).touch()
-        try:
-            os.rename(scratch, root)
-        except OSError:  # made by another process from the same inputs
-            if not (root / COMPLETE).exists():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return tree
+    return build_tree(archive, patches, root, version)
+
+
+def tree_patches(tree: Path) -> list[str]:
+    """The names of the patches a tree was made with, in order (build_tree's root/patches)."""
+    listed = tree.parent / "patches"
+    return listed.read_text().split() if listed.is_file() else []
 
 
 # ---------------------------------------------------------------- the record that lets a check resume
@@ -121,8 +108,7 @@ def load_record(path: Path, tries: int) -> dict[str, Outcome]:
 
 
 def save_record(path: Path, tree: Path, tries: int, outcomes: dict[str, Outcome]) -> None:
-    data = {"tree": str(tree), "patches": (tree.parent / "patches").read_text().split() if
-            (tree.parent / "patches").is_file() else [], "tries": tries,
+    data = {"tree": str(tree), "patches": tree_patches(tree), "tries": tries,
             "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "outcomes": [asdict(o) for o in outcomes.values()]}
     scratch = path.with_suffix(".tmp")
@@ -181,11 +167,16 @@ def miss_chance(baseline: tuple[int, int], tries: int) -> float:
     return (1 - (reproduced + 1) / (asked + 2)) ** tries
 
 
+def gone_chance(o: Outcome, baseline: tuple[int, int]) -> float | None:
+    """For a settled `gone`, the chance an unchanged defect would have missed every try; None otherwise."""
+    return miss_chance(baseline, o.tries) if settled(o) and o.reproduced == 0 else None
+
+
 def status_text(o: Outcome, baseline: tuple[int, int]) -> str:
     """The outcome's status, a `gone` with the chance that an unchanged defect would have missed every try."""
-    if not settled(o) or o.reproduced > 0:
+    chance = gone_chance(o, baseline)
+    if chance is None:
         return o.status
-    chance = miss_chance(baseline, o.tries)
     if chance > MAX_MISS_CHANCE:
         return f"gone, not shown (miss chance {chance:.0%})"
     return "gone (miss chance < 0.1%)" if chance < 0.001 else f"gone (miss chance {chance:.1%})"
@@ -202,8 +193,8 @@ def judge_series(outcomes: list[Outcome], strict: bool = False,
     open_ = [f"{o.id}: inconclusive ({o.conclusive} of {o.tries} asked tries conclusive)" for o in outcomes
              if not settled(o)]
     for o in outcomes:
-        chance = miss_chance((baselines or {}).get(o.id, (0, 0)), o.tries)
-        if settled(o) and o.reproduced == 0 and chance > MAX_MISS_CHANCE:
+        chance = gone_chance(o, (baselines or {}).get(o.id, (0, 0)))
+        if chance is not None and chance > MAX_MISS_CHANCE:
             open_.append(f"{o.id}: gone, not shown: unchanged at its unpatched rate it would miss all {o.tries} "
                          f"tries with chance {chance:.0%} (at most {MAX_MISS_CHANCE:.0%} shows it)")
     notes = [f"{o.id}: its runs show {others_text(o)}" for o in outcomes if o.other_findings or o.new_defects]
@@ -242,11 +233,11 @@ def check_series(ids: list[str], tries: int = 5, store: Path = DEFAULT_STORE, di
             continue  # not saved: the next check replays it
         outcomes[finding.id] = read_outcome(lines[0])
         save_record(record_path, tree, tries, outcomes)
-    return _report(findings, outcomes, tries, strict, say)
+    return _report(findings, outcomes, tries, strict, say, tree_patches(tree))
 
 
 def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bool,
-            say: Callable[[str], None]) -> int:
+            say: Callable[[str], None], applied: list[str]) -> int:
     say(f"{'finding':<44} {'unpatched':<12} {'with the series':<24} {'status':<13} other findings / defects")
     shown = []
     for finding in findings:
@@ -256,7 +247,7 @@ def _report(findings: list, outcomes: dict[str, Outcome], tries: int, strict: bo
         status = status_text(o, (finding.reproduced, finding.tries))
         say(f"{o.id:<44} {finding.reproduced} of {finding.tries:<7} {figures:<24} {status:<13} {others_text(o)}")
         if o.runs:
-            say(f"    repairs logged: {evidence_text(o, list(REPAIR_LINES))}")
+            say(f"    repairs logged: {evidence_text(o, applied)}")
     code, reasons, notes = judge_series(shown, strict, {f.id: (f.reproduced, f.tries) for f in findings})
     say("patch series: " + {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[code] + "".join(f"\n  {r}" for r in reasons))
     if notes:

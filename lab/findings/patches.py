@@ -112,17 +112,26 @@ def patched_tree(finding_id: str, directory: Path | None = None, cache: Path | N
         raise LabError(f"finding {finding_id!r} has no patch: {patch} does not exist")
     archive = (fetch or (lambda v: fetch_sdist(v, cache)))(finding.mistral_version)
     digest = hashlib.sha256(archive.read_bytes() + b"\0" + patch.read_bytes()).hexdigest()[:12]
-    root = (cache or cache_dir()) / "patched" / f"{finding_id}-{digest}"
-    tree = root / f"mistral-{finding.mistral_version}"
+    return build_tree(archive, [patch], (cache or cache_dir()) / "patched" / f"{finding_id}-{digest}",
+                      finding.mistral_version)
+
+
+def build_tree(archive: Path, patches: list[Path], root: Path, version: str) -> Path:
+    """root/mistral-<version>: the sdist unpacked with `patches` applied in order (each all or nothing: the first
+    that does not apply names itself), their names in root/patches. Made once, in a scratch folder renamed into
+    place, so a concurrent maker never leaves half a tree; `root` must name its inputs (a digest)."""
+    tree = root / f"mistral-{version}"
     if (root / COMPLETE).exists() and tree.is_dir():
         return tree
     root.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{finding_id}-", dir=root.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         made = unpack_sdist(archive, scratch)
         if made.name != tree.name:
             raise LabError(f"{archive}: unpacks to {made.name}/, expected {tree.name}/")
-        apply_patch(made, patch)
+        for patch in patches:
+            apply_patch(made, patch)
+        (scratch / "patches").write_text("".join(f"{patch.name}\n" for patch in patches))
         (scratch / COMPLETE).touch()
         try:
             os.rename(scratch, root)
